@@ -1,0 +1,242 @@
+"""Frozen, keyword-only configuration.
+
+``Config()`` gives the defaults; ``Config.from_toml(path)`` overrides any of them from a TOML file
+with one table per section (``[media]``, ``[face]``, ...). Unknown keys are an error, not ignored,
+so a typo cannot silently leave a default in place. ``config_hash()`` goes into every decision.
+
+Each section is owned by the module named in its docstring; add fields there, with a default and
+a comment that says where the default comes from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from liveness.errors import ConfigError
+
+__all__ = [
+    "AntiSpoofConfig",
+    "ChallengeConfig",
+    "Config",
+    "DecisionConfig",
+    "FaceConfig",
+    "FamilyConfig",
+    "MediaConfig",
+    "ModelConfig",
+    "RecordConfig",
+    "SpeechConfig",
+    "SyncConfig",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaConfig:
+    """Decoding limits and sampling (liveness.media). Limits are enforced before decoding."""
+
+    max_file_bytes: int = 64 * 1024 * 1024
+    max_duration_s: float = 20.0
+    min_duration_s: float = 1.0
+    max_width: int = 3840
+    max_height: int = 3840
+    max_pixels: int = 3840 * 2160
+    audio_rate: int = 16_000
+    target_fps: float | None = 10.0  # None: every frame
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    decode_threads: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChallengeConfig:
+    """Spoken-digit challenges (liveness.challenge)."""
+
+    length: int = 6
+    ttl_s: float = 120.0
+    max_run: int = 2  # no more than this many identical digits in a row
+    algorithm: str = "HS256"  # "HS256" (HMAC-SHA256, shared server key) or "EdDSA"
+    nonce_store: str | None = None  # SQLite path for consumed nonces; None = in memory
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelConfig:
+    """Where converted models live (liveness.models). None = the user's cache dir."""
+
+    cache_dir: str | None = None
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaceConfig:
+    """Detection, tracking, quality and matching (liveness.inference.detector, checks.match)."""
+
+    min_face_frac: float = 0.12  # min face width as a fraction of the shorter frame side
+    detect_max_side: int = 640  # detect on a copy downscaled to this longest side
+    match_threshold: float = 0.6  # Euclidean distance on the dlib embedding; see README
+    best_k: int = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AntiSpoofConfig:
+    """Passive anti-spoofing (liveness.inference.antispoof, checks.spoof)."""
+
+    live_threshold: float = 0.5
+    frames: int = 8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechConfig:
+    """Spoken-digit verification (liveness.inference.speech, checks.speech)."""
+
+    language: str = "en"  # "en" or "zh"
+    backend: str = "whisper"  # "whisper" or "vosk"
+    whisper_model: str | None = None  # path; None = the model installed from PyPI for the language
+    vosk_model: str | None = None  # path to a vosk model folder
+    contiguous: bool = True  # the digits must be read in one run, exactly
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncConfig:
+    """Lip-sync between mouth movement and speech (liveness.checks.sync)."""
+
+    max_lag_s: float = 0.2
+    min_score: float = 0.2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionConfig:
+    """Which reasons are fatal (FAIL) and which ask for a new recording (RETRY)."""
+
+    retry_reasons: tuple[str, ...] = (
+        "NO_FACE",
+        "FACE_LOST",
+        "LOW_QUALITY",
+        "TOO_DARK",
+        "NO_SPEECH",
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordConfig:
+    """Signed records and their store (liveness.records)."""
+
+    db_path: str | None = None
+    validity_days: int = 365
+    max_failures: int = 5
+    failure_window_s: float = 180.0
+    lock_s: float = 600.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FamilyConfig:
+    """Family-account rules (liveness.family). Defaults are the e-card guide's."""
+
+    total_slots: int = 10
+    max_parents: int = 4
+    max_children: int = 3
+    max_spouses: int = 1
+    max_others: int = 2
+    minor_age: int = 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """All settings of one engine. Frozen: make a new one with ``dataclasses.replace``."""
+
+    media: MediaConfig = field(default_factory=MediaConfig)
+    challenge: ChallengeConfig = field(default_factory=ChallengeConfig)
+    models: ModelConfig = field(default_factory=ModelConfig)
+    face: FaceConfig = field(default_factory=FaceConfig)
+    antispoof: AntiSpoofConfig = field(default_factory=AntiSpoofConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+    records: RecordConfig = field(default_factory=RecordConfig)
+    family: FamilyConfig = field(default_factory=FamilyConfig)
+
+    @classmethod
+    def defaults(cls) -> Config:
+        return cls()
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> Config:
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Config:
+        return _build(cls, raw, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def config_hash(self) -> str:
+        """sha256 of the canonical JSON of every setting (recorded in each decision)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _build(cls: type[T], raw: Any, where: str) -> T:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config section [{where or 'root'}] must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = f"{where}.{key}" if where else key
+        if key not in known:
+            raise ConfigError(
+                f"unknown config key {name!r}",
+                hint=f"known keys here: {', '.join(sorted(known))}",
+            )
+        typ = hints[key]
+        if dataclasses.is_dataclass(typ):
+            kwargs[key] = _build(typ, value, name)  # type: ignore[arg-type]
+        else:
+            kwargs[key] = _coerce(typ, value, name)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid config [{where or 'root'}]: {exc}") from None
+
+
+def _coerce(typ: Any, value: Any, name: str) -> Any:
+    origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(a, value, name)
+            except ConfigError:
+                continue
+        raise ConfigError(f"config key {name!r}: {value!r} is not a {typ}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"config key {name!r} must be a list")
+        return tuple(_coerce(args[0], v, name) for v in value)
+    if typ is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if typ in (int, str, bool) and type(value) is typ:
+        return value
+    raise ConfigError(f"config key {name!r}: expected {getattr(typ, '__name__', typ)}, got {value!r}")

@@ -1,0 +1,48 @@
+"""Shared test fixtures: where the shared data lives, and a model cache built on demand."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+# Built models live in the repo's own cache folder unless the caller says otherwise (CI builds
+# them there once with `liveness models build` before running the tests).
+os.environ.setdefault("LIVENESS_MODEL_DIR", str(REPO / ".cache" / "models"))
+
+
+def shared(*parts: str) -> Path:
+    """A path under ../shared/data; skips the test with a clear reason when it is missing."""
+    p = SHARED_DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"shared data not found at {p} (expected ../shared/data beside the repo)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return shared()
+
+
+_built: set[str] = set()
+
+
+def require_models(*groups: str) -> None:
+    """Build the named model groups into the cache if they are not there yet (once per run)."""
+    from liveness.models.build import BuildOptions, build_models
+
+    todo = [g for g in groups if g not in _built]
+    if not todo:
+        return
+    weights = SHARED_DATA / "antispoof"
+    report = build_models(
+        opts=BuildOptions(antispoof_weights=weights if weights.exists() else None), only=todo
+    )
+    if report.failed:
+        msgs = "; ".join(f"{g}: {m}" for g, m in report.failed)
+        pytest.fail(f"model build failed: {msgs}")
+    _built.update(todo)
