@@ -81,10 +81,12 @@ class ModelConfig:
 class FaceConfig:
     """Detection, tracking, quality and matching (liveness.inference.detector, checks.match)."""
 
+    # --- detection, tracking, quality (owner: detector/tracker) ---
     min_face_frac: float = 0.12  # min face width as a fraction of the shorter frame side
     detect_max_side: int = 640  # detect on a copy downscaled to this longest side
-    match_threshold: float = 0.6  # Euclidean distance on the dlib embedding; see README
     best_k: int = 3
+    # --- embedding & match (owner: embedder) ---
+    match_threshold: float = 0.6  # Euclidean distance on the dlib embedding; see README
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
