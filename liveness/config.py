@@ -54,7 +54,32 @@ class MediaConfig:
     target_fps: float | None = 10.0  # None: every frame
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 50_000_000
-    decode_threads: int = 1
+    decode_threads: int = 1  # 0 = let FFmpeg choose; 1 is fastest per core on shared 2-core hosts
+    # Frames whose longest side exceeds this are downscaled (in the same swscale pass as the colour
+    # conversion): bounds memory (20 s of 4K at 10 fps would be 5 GB) while keeping 720p intact.
+    # None keeps the decoded size.
+    max_frame_side: int | None = 1280
+    # Frame rate of a folder of frames (+ WAV) that has no fps.txt; 25 is GRID's and PAL's rate.
+    folder_fps: float = 25.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_file_bytes", "max_width", "max_height", "max_pixels", "audio_rate",
+                     "max_image_bytes", "max_image_pixels"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"[media] {name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.min_duration_s < self.max_duration_s:
+            raise ConfigError(
+                f"[media] need 0 <= min_duration_s < max_duration_s, got "
+                f"{self.min_duration_s} and {self.max_duration_s}"
+            )
+        if self.target_fps is not None and not self.target_fps > 0:
+            raise ConfigError(f"[media] target_fps must be > 0 or unset, got {self.target_fps}")
+        if self.max_frame_side is not None and self.max_frame_side < 16:
+            raise ConfigError(f"[media] max_frame_side must be >= 16, got {self.max_frame_side}")
+        if self.decode_threads < 0:
+            raise ConfigError(f"[media] decode_threads must be >= 0, got {self.decode_threads}")
+        if not self.folder_fps > 0:
+            raise ConfigError(f"[media] folder_fps must be > 0, got {self.folder_fps}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
