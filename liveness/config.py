@@ -92,6 +92,20 @@ class ChallengeConfig:
     algorithm: str = "HS256"  # "HS256" (HMAC-SHA256, shared server key) or "EdDSA"
     nonce_store: str | None = None  # SQLite path for consumed nonces; None = in memory
 
+    def __post_init__(self) -> None:
+        # 4..8: fewer digits are guessable, more are hard to read in one breath. (An explicit
+        # ChallengeAuthority.issue(length=...) may ask for 1..8, e.g. for single-digit tests.)
+        if not 4 <= self.length <= 8:
+            raise ConfigError(f"[challenge] length must be 4..8, got {self.length}")
+        if not self.ttl_s > 0:
+            raise ConfigError(f"[challenge] ttl_s must be > 0, got {self.ttl_s}")
+        if self.max_run < 1:
+            raise ConfigError(f"[challenge] max_run must be >= 1, got {self.max_run}")
+        if self.algorithm not in ("HS256", "EdDSA"):
+            raise ConfigError(
+                f"[challenge] algorithm must be 'HS256' or 'EdDSA', got {self.algorithm!r}"
+            )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelConfig:
