@@ -125,7 +125,13 @@ class FaceConfig:
     detect_max_side: int = 640  # detect on a copy downscaled to this longest side
     best_k: int = 3
     # --- embedding & match (owner: embedder) ---
-    match_threshold: float = 0.6  # Euclidean distance on the dlib embedding; see README
+    # Euclidean distance on the dlib embedding. 0.6 is dlib's published operating point; on the
+    # shared data it passes every genuine pair and no impostor (models/README.md, "Face match").
+    match_threshold: float = 0.6
+    match_aggregate: str = "median"  # over the best K frames: median | min | mean | max
+    # identity continuity along a track (FACE_CHANGED): segment centroids vs the first segment
+    change_threshold: float = 0.6  # same scale as match_threshold; see checks.match
+    change_window: int = 3  # frames per segment
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
