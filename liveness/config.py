@@ -121,9 +121,23 @@ class FaceConfig:
     """Detection, tracking, quality and matching (liveness.inference.detector, checks.match)."""
 
     # --- detection, tracking, quality (owner: detector/tracker) ---
-    min_face_frac: float = 0.12  # min face width as a fraction of the shorter frame side
+    # min face width as a fraction of the shorter frame side. Measured on ../shared/data/faces:
+    # 0.12 misses Biden (0.119) in group_obama_and_biden; 0.06 adds false faces in obama_1/partial
+    min_face_frac: float = 0.08
     detect_max_side: int = 640  # detect on a copy downscaled to this longest side
     best_k: int = 3
+    # MTCNN's published P/R/O-Net thresholds and pyramid step (Zhang et al. 2016; ipazc/mtcnn)
+    stage_thresholds: tuple[float, ...] = (0.6, 0.7, 0.7)
+    pyramid_factor: float = 0.709
+    refine_threshold: float = 0.7  # O-Net score to keep a tracked face between full detections
+    detect_every: int = 5  # full detection on every n-th frame of a clip, O-Net refinement between
+    multiple_faces_min_frames: int = 2  # a 2nd face must be seen on this many full detections
+    max_lost_frac: float = 0.2  # FACE_LOST when the face is missing from more of the frames
+    identity_frames: int = 4  # spaced frames embedded along the track for FACE_CHANGED
+    # quality (liveness/checks/quality.py); provisional until calibrated on ../shared/data
+    min_brightness: float = 50.0  # TOO_DARK below this mean face luma (0..255)
+    min_sharpness: float = 15.0  # LOW_QUALITY below this Laplacian variance on a 112 px face
+    max_yaw: float = 0.35  # LOW_QUALITY past this |nose offset| / eye distance
     # --- embedding & match (owner: embedder) ---
     # Euclidean distance on the dlib embedding. 0.6 is dlib's published operating point; on the
     # shared data it passes every genuine pair and no impostor (models/README.md, "Face match").
