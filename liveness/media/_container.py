@@ -148,14 +148,20 @@ def _read_header(container: Any, source: Source, cfg: MediaConfig) -> _Header:
         width=width,
         height=height,
         n_frames=n_frames,
-        video_codec=v.codec_context.name if v is not None else None,
-        audio_codec=a.codec_context.name if a is not None else None,
+        video_codec=_codec_name(v) if v is not None else None,
+        audio_codec=_codec_name(a) if a is not None else None,
         audio_rate=(int(a.codec_context.sample_rate or 0) or None) if a is not None else None,
         audio_channels=(len(a.codec_context.layout.channels) or None) if a is not None else None,
         origin_s=float(origin),
         vstream=v,
         astream=a,
     )
+
+
+def _codec_name(stream: Any) -> str:
+    """The codec's canonical name ("mp3", not the decoder's "mp3float")."""
+    codec = stream.codec_context.codec
+    return str(getattr(codec, "canonical_name", None) or codec.name)
 
 
 def _container_name(container: Any, v: Any, a: Any) -> str:
@@ -165,8 +171,8 @@ def _container_name(container: Any, v: Any, a: Any) -> str:
         brand = str(container.metadata.get("major_brand", "")).strip()
         return "mov" if brand == "qt" else "mp4"
     if "matroska" in names:
-        vc = v.codec_context.name if v is not None else None
-        ac = a.codec_context.name if a is not None else None
+        vc = _codec_name(v) if v is not None else None
+        ac = _codec_name(a) if a is not None else None
         webm = vc in (None, "vp8", "vp9", "av1") and ac in (None, "opus", "vorbis")
         return "webm" if webm else "matroska"
     return names[0]
