@@ -171,14 +171,28 @@ class SpeechConfig:
 class SyncConfig:
     """Lip-sync between mouth movement and speech (liveness.checks.sync)."""
 
-    max_lag_s: float = 0.2
-    min_score: float = 0.2
+    max_lag_s: float = 0.2  # the correlation peak must lie within this lag (issue 7: +-200 ms)
+    min_score: float = 0.3  # normalised correlation at the best near-zero lag (GRID: see docs)
+    search_lag_s: float = 1.2  # lags searched either way for the global peak
+    lag_step_s: float = 0.02
+    detrend_s: float = 0.4  # moving-average window removed from both signals before correlating
+    lag_tolerance: float = 0.02  # a far peak fails only when it beats the near one by this much
+    min_digit_motion: float = 0.02  # mouth-signal range (dark fraction) inside each digit
+    digit_pad_s: float = 0.1  # widen each digit's span by this much either side
+    min_frames: int = 8  # fewer frames with a face: the check cannot be made
+    # the engine decodes video at up to this rate for lip-sync: on GRID the true-vs-swapped-audio
+    # AUC was 0.94 at 25 fps and 0.89 at 12.5 fps (docs/engine.md)
+    video_fps: float = 25.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DecisionConfig:
-    """Which reasons are fatal (FAIL) and which ask for a new recording (RETRY)."""
+    """Which reasons are fatal (FAIL) and which ask for a new recording (RETRY).
 
+    See liveness.checks.decide: no reason -> PASS; only retry reasons -> RETRY; else FAIL.
+    """
+
+    # capture problems the person can fix by recording again
     retry_reasons: tuple[str, ...] = (
         "NO_FACE",
         "FACE_LOST",
@@ -186,6 +200,16 @@ class DecisionConfig:
         "TOO_DARK",
         "NO_SPEECH",
     )
+    # never waived, reported first: the challenge or the attempt budget cannot be trusted
+    fatal_reasons: tuple[str, ...] = (
+        "CHALLENGE_INVALID",
+        "CHALLENGE_EXPIRED",
+        "CHALLENGE_REUSED",
+        "CHALLENGE_SUBJECT_MISMATCH",
+        "TOO_MANY_ATTEMPTS",
+    )
+    # recorded in the decision but not blocking a PASS (empty: every check must pass)
+    advisory_reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
