@@ -114,7 +114,7 @@ def align_chip(
     scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
     if scale < 1.0:
         img, m = _shrink_footprint(img, m, scale, size)
-    return cv2.warpAffine(
+    chip = cv2.warpAffine(
         img,
         m,
         (size, size),
@@ -122,6 +122,7 @@ def align_chip(
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=(0, 0, 0),
     )
+    return np.asarray(chip, dtype=np.uint8)
 
 
 def _shrink_footprint(
@@ -142,7 +143,7 @@ def _shrink_footprint(
     crop = img[y0:y1, x0:x1]
     nw = max(1, round((x1 - x0) * scale))
     nh = max(1, round((y1 - y0) * scale))
-    small = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)
+    small = np.asarray(cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA), dtype=np.uint8)
     fx, fy = nw / (x1 - x0), nh / (y1 - y0)
     # a pixel centre q in `small` sits at p = (q + 0.5) / f - 0.5 + origin in `img`
     back = np.array(
