@@ -214,13 +214,18 @@ class DecisionConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordConfig:
-    """Signed records and their store (liveness.records)."""
+    """Signed records, their store and attempt limiting (liveness.records)."""
 
-    db_path: str | None = None
-    validity_days: int = 365
+    db_path: str | None = None  # SQLite file; None = records.db in the user's data dir
+    # A PASS stays valid this many calendar months: the yearly certification cycle.
+    validity_months: int = 12
+    # GB/T 38671 attempt limiting: at most max_failures failed attempts per subject within
+    # failure_window_s, then a lock of lock_s. Defaults: 5 in 3 minutes (issue 6), 10 min lock.
     max_failures: int = 5
     failure_window_s: float = 180.0
     lock_s: float = 600.0
+    failure_verdicts: tuple[str, ...] = ("FAIL", "RETRY")  # what counts as a failed attempt
+    busy_timeout_s: float = 30.0  # how long a writer waits for another one's transaction
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
