@@ -83,6 +83,8 @@ def _ffmsg(exc: BaseException) -> str:
 class _Header:
     container: str
     duration_s: float  # 0.0 = not declared
+    video_duration_s: float  # the streams' own declared durations; 0.0 = not declared
+    audio_duration_s: float
     fps: float
     width: int  # coded size, before rotation
     height: int
@@ -140,10 +142,13 @@ def _read_header(container: Any, source: Source, cfg: MediaConfig) -> _Header:
         for s in (v, a):
             if s is not None and s.duration and s.time_base:
                 duration = max(duration, float(s.duration * s.time_base))
+    _check_index(v, a, source)
     origin = container.start_time / av.time_base if container.start_time is not None else 0.0
     return _Header(
         container=_container_name(container, v, a),
         duration_s=float(duration),
+        video_duration_s=_stream_duration(v),
+        audio_duration_s=_stream_duration(a),
         fps=fps,
         width=width,
         height=height,
@@ -156,6 +161,32 @@ def _read_header(container: Any, source: Source, cfg: MediaConfig) -> _Header:
         vstream=v,
         astream=a,
     )
+
+
+def _stream_duration(s: Any) -> float:
+    if s is None or not s.duration or not s.time_base:
+        return 0.0
+    d = float(s.duration * s.time_base)
+    return d if math.isfinite(d) and d > 0 else 0.0
+
+
+def _check_index(v: Any, a: Any, source: Source) -> None:
+    """A sample index (MP4/MOV moov, AVI idx1) that points past the end of the file means the
+    upload was cut short, even when every header is intact (a "faststart" MP4 cut anywhere)."""
+    for s in (v, a):
+        if s is None:
+            continue
+        try:
+            entries = s.index_entries
+            n = len(entries)
+            end = max((entries[i].pos + entries[i].size for i in (n - 1, n // 2) if n), default=0)
+        except (AttributeError, IndexError, TypeError):  # an older PyAV without index access
+            return
+        if end > source.size:
+            raise CorruptMediaError(
+                f"{source.label} is truncated: its index points to byte {end} but the file "
+                f"ends at byte {source.size}"
+            )
 
 
 def _codec_name(stream: Any) -> str:
@@ -239,14 +270,17 @@ def probe_container(source: Source, cfg: MediaConfig) -> ClipInfo:
                 raise CorruptMediaError(
                     f"{source.label}: the first video frame cannot be decoded: {_ffmsg(exc)}"
                 ) from None
-        duration = hdr.duration_s
-        if duration <= 0:
-            duration = _measure_duration(container, hdr, source, cfg)
-        return hdr.info(rotation=rotation, size=source.size, duration_s=duration)
+    duration = hdr.duration_s
+    if duration <= 0:
+        # Read packets from a fresh open: raw streams cannot seek back to the start.
+        with _opened(source) as container:
+            duration = _measure_duration(
+                container, _read_header(container, source, cfg), source, cfg
+            )
+    return hdr.info(rotation=rotation, size=source.size, duration_s=duration)
 
 
 def _measure_duration(container: Any, hdr: _Header, source: Source, cfg: MediaConfig) -> float:
-    container.seek(0)
     end = 0.0
     limit = cfg.max_duration_s * 4 + 10  # enough to report "too long" without reading forever
     streams = [s for s in (hdr.vstream, hdr.astream) if s is not None]
@@ -365,11 +399,15 @@ def decode_container(
         rotation = rotation or 0
         span = last_t - (first_t or 0.0) + nominal
         measured = max(span, audio.seconds)
-        if hdr.duration_s > 0 and span < _MIN_DECODED_SHARE * hdr.duration_s:
-            raise CorruptMediaError(
-                f"{label}: only {span:.2f} s of video decoded of the {hdr.duration_s:.2f} s the "
-                "container declares (truncated upload?)"
-            )
+        for what, got, declared in (
+            ("video", span, hdr.video_duration_s),
+            ("audio", audio.seconds, hdr.audio_duration_s if require_audio else 0.0),
+        ):
+            if declared > 0 and got < _MIN_DECODED_SHARE * declared:
+                raise CorruptMediaError(
+                    f"{label}: only {got:.2f} s of {what} decoded of the {declared:.2f} s the "
+                    "container declares (truncated upload?)"
+                )
         check_duration(hdr.duration_s if hdr.duration_s > 0 else measured, cfg, label=label)
         if require_audio and audio.seconds <= 0:
             raise MissingStreamError(f"{label}: the audio stream holds no decodable sound")

@@ -70,7 +70,10 @@ def encode_clip(
                 v.options = {"preset": "ultrafast", "crf": "18"}
             elif vcodec == "libx265":
                 v.options = {"preset": "ultrafast", "x265-params": "log-level=none"}
-            elif vcodec in ("libvpx", "mpeg4", "mpeg1video", "mpeg2video"):
+            elif vcodec == "libvpx":
+                v.bit_rate = 2_000_000
+                v.options = {"deadline": "realtime", "cpu-used": "8"}
+            elif vcodec in ("mpeg4", "mpeg1video", "mpeg2video"):
                 v.bit_rate = 2_000_000
             if rotation_cw:
                 v.set_display_rotation(-rotation_cw)  # PyAV's angle is counter-clockwise
