@@ -133,11 +133,15 @@ class FaceConfig:
     detect_every: int = 5  # full detection on every n-th frame of a clip, O-Net refinement between
     multiple_faces_min_frames: int = 2  # a 2nd face must be seen on this many full detections
     max_lost_frac: float = 0.2  # FACE_LOST when the face is missing from more of the frames
-    identity_frames: int = 4  # spaced frames embedded along the track for FACE_CHANGED
-    # quality (liveness/checks/quality.py); provisional until calibrated on ../shared/data
-    min_brightness: float = 50.0  # TOO_DARK below this mean face luma (0..255)
-    min_sharpness: float = 15.0  # LOW_QUALITY below this Laplacian variance on a 112 px face
-    max_yaw: float = 0.35  # LOW_QUALITY past this |nose offset| / eye distance
+    identity_frames: int = 4  # spaced frames embedded (with the best K) for FACE_CHANGED
+    # quality (liveness/checks/quality.py), measured on ../shared/data (grid at 10 fps, faces/):
+    # face luma: GRID 139-149, photos 74-168, a GRID frame darkened x0.25: 34-38
+    min_brightness: float = 50.0  # TOO_DARK below this median face luma (0..255)
+    # Laplacian variance on a 112-px face: GRID (MPEG-1) 12.9-29.4, photos 44-663, a GRID frame
+    # after a Gaussian blur of sigma 2: 3.1-3.4
+    min_sharpness: float = 7.0  # LOW_QUALITY when no frame is this sharp (and frontal, large)
+    max_yaw: float = 0.35  # |nose offset| / eye distance; GRID <= 0.08, photos <= 0.29
+    reference_dominance: float = 2.0  # reference photo: largest face this many times wider wins
     # --- embedding & match (owner: embedder) ---
     # Euclidean distance on the dlib embedding. 0.6 is dlib's published operating point; on the
     # shared data it passes every genuine pair and no impostor (models/README.md, "Face match").

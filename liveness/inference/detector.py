@@ -13,7 +13,7 @@ Pipeline per image: downscale to ``detect_max_side``; image pyramid from the min
 (``min_face_frac`` of the shorter side) down to P-Net's 12 px window; P-Net proposals with NMS
 per scale and across scales; box regression and squaring; R-Net on 24x24 crops, then O-Net on
 48x48 crops (each one batched call over every box of every image); boxes and landmarks mapped
-back to the input's pixels. Same-size images (frames of one clip) share batched P-Net calls.
+back to the input's pixels.
 """
 
 from __future__ import annotations
@@ -269,8 +269,15 @@ class FaceDetector:
         """Every face in one BGR image, largest first (ties: higher score first)."""
         return self.detect_many([image_bgr])[0]
 
-    def detect_many(self, images_bgr: Sequence[npt.NDArray[np.uint8]]) -> list[list[Face]]:
-        """``detect`` on several images; images of the same size share batched network calls."""
+    def detect_many(
+        self, images_bgr: Sequence[npt.NDArray[np.uint8]], *, min_face_frac: float | None = None
+    ) -> list[list[Face]]:
+        """``detect`` on several images; R-Net and O-Net see every image's boxes in one call.
+
+        ``min_face_frac`` overrides ``cfg.min_face_frac`` (the tracker looks for larger faces on
+        later key frames, which makes P-Net's pyramid several times cheaper).
+        """
+        frac = self.cfg.min_face_frac if min_face_frac is None else float(min_face_frac)
         for i, img in enumerate(images_bgr):
             check_image(img, f"image {i}")
         small: list[U8] = []
@@ -282,14 +289,14 @@ class FaceDetector:
                 img = _shrink(img, *size)
             small.append(_rgb(img))
             factors.append(f)
-        proposals = self._stage_pnet(small)
+        proposals = self._stage_pnet(small, frac)
         boxes = self._stage_rnet(small, proposals)
         faces = self._stage_onet(small, boxes, self.cfg.stage_thresholds[2], final_nms=True)
         out: list[list[Face]] = []
         for img, per_image, f in zip(small, faces, factors, strict=True):
             # the pyramid starts at the minimum size, but regression can shrink a box below it;
             # the limit is on the box width (MTCNN boxes are ~1.2x taller than wide)
-            min_width = self.cfg.min_face_frac * min(img.shape[:2])
+            min_width = frac * min(img.shape[:2])
             kept = [face for face in per_image if face.width >= min_width]
             mapped = [face.scaled(1.0 / f) if f != 1.0 else face for face in kept]
             mapped.sort(key=lambda fc: (-round(fc.area), -fc.score))
@@ -335,9 +342,9 @@ class FaceDetector:
 
     # ----------------------------------------------------------------------------- stages
 
-    def _scales(self, h: int, w: int) -> list[float]:
+    def _scales(self, h: int, w: int, min_face_frac: float) -> list[float]:
         short = min(h, w)
-        min_face = max(float(_PNET_CELL), self.cfg.min_face_frac * short)
+        min_face = max(float(_PNET_CELL), min_face_frac * short)
         scale = _PNET_CELL / min_face
         out: list[float] = []
         while short * scale >= _PNET_CELL:
@@ -345,48 +352,46 @@ class FaceDetector:
             scale *= self.cfg.pyramid_factor
         return out
 
-    def _stage_pnet(self, images: list[U8]) -> list[F32]:
-        """P-Net proposals per image: squared (N, 5) boxes x1, y1, x2, y2, score."""
-        result: list[F32] = [np.zeros((0, 5), np.float32) for _ in images]
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, img in enumerate(images):
-            groups.setdefault(img.shape[:2], []).append(i)
+    def _stage_pnet(self, images: list[U8], min_face_frac: float) -> list[F32]:
+        """P-Net proposals per image: squared (N, 5) boxes x1, y1, x2, y2, score.
+
+        One call per image and scale: stacking 16 frames in one P-Net call measured 1.7x slower
+        than 16 single calls here (175 ms against 105 ms at 187x150), so P-Net is not batched.
+        """
+        return [self._pnet_one(img, min_face_frac) for img in images]
+
+    def _pnet_one(self, image: U8, min_face_frac: float) -> F32:
+        h, w = image.shape[:2]
         threshold = self.cfg.stage_thresholds[0]
-        for (h, w), idx in groups.items():
-            collected: list[list[F32]] = [[] for _ in idx]
-            pyramids = [_Pyramid(images[i]) for i in idx]
-            for scale in self._scales(h, w):
-                hs, ws = math.ceil(h * scale), math.ceil(w * scale)
-                batch = np.stack([p.level(ws, hs) for p in pyramids])
-                reg_t, prob_t = self._pnet.run(self._pnet_out, {self._pnet_in: _net_input(batch)})
-                # back from (N, W', H', C) to (N, H', W', C)
-                prob = prob_t[..., 1].transpose(0, 2, 1)
-                reg = reg_t.transpose(0, 2, 1, 3)
-                for k in range(len(idx)):
-                    rows, cols = np.nonzero(prob[k] >= threshold)
-                    if rows.size == 0:
-                        continue
-                    score = prob[k][rows, cols]
-                    x1 = cols * _PNET_STRIDE / scale
-                    y1 = rows * _PNET_STRIDE / scale
-                    cand = np.stack(
-                        [x1, y1, x1 + _PNET_CELL / scale, y1 + _PNET_CELL / scale], axis=1
-                    ).astype(np.float32)
-                    r = reg[k][rows, cols].astype(np.float32)
-                    keep = nms(cand, score, _NMS_PER_SCALE)
-                    collected[k].append(
-                        np.concatenate([cand[keep], score[keep, None], r[keep]], axis=1)
-                    )
-            for k, i in enumerate(idx):
-                if not collected[k]:
-                    continue
-                allb = np.concatenate(collected[k]).astype(np.float32)
-                keep = nms(allb[:, :4], allb[:, 4], _NMS_ACROSS_SCALES)[:_MAX_PROPOSALS]
-                allb = allb[keep]
-                boxes = _square(_regress(allb[:, :4], allb[:, 5:9]))
-                ok = _usable_boxes(boxes, w, h)
-                result[i] = np.concatenate([boxes[ok], allb[ok, 4:5]], axis=1)
-        return result
+        collected: list[F32] = []
+        pyramid = _Pyramid(image)
+        for scale in self._scales(h, w, min_face_frac):
+            hs, ws = math.ceil(h * scale), math.ceil(w * scale)
+            level = pyramid.level(ws, hs)[None]
+            reg_t, prob_t = self._pnet.run(self._pnet_out, {self._pnet_in: _net_input(level)})
+            # back from (1, W', H', C) to (H', W', C)
+            prob = prob_t[0, ..., 1].T
+            rows, cols = np.nonzero(prob >= threshold)
+            if rows.size == 0:
+                continue
+            reg = reg_t[0].transpose(1, 0, 2)
+            score = prob[rows, cols]
+            x1 = cols * _PNET_STRIDE / scale
+            y1 = rows * _PNET_STRIDE / scale
+            cand = np.stack(
+                [x1, y1, x1 + _PNET_CELL / scale, y1 + _PNET_CELL / scale], axis=1
+            ).astype(np.float32)
+            r = reg[rows, cols].astype(np.float32)
+            keep = nms(cand, score, _NMS_PER_SCALE)
+            collected.append(np.concatenate([cand[keep], score[keep, None], r[keep]], axis=1))
+        if not collected:
+            return np.zeros((0, 5), np.float32)
+        allb = np.concatenate(collected).astype(np.float32)
+        keep = nms(allb[:, :4], allb[:, 4], _NMS_ACROSS_SCALES)[:_MAX_PROPOSALS]
+        allb = allb[keep]
+        boxes = _square(_regress(allb[:, :4], allb[:, 5:9]))
+        ok = _usable_boxes(boxes, w, h)
+        return np.concatenate([boxes[ok], allb[ok, 4:5]], axis=1)
 
     def _stage_rnet(self, images: list[U8], proposals: list[F32]) -> list[F32]:
         """R-Net over every proposal of every image in one call: squared (N, 4) boxes."""

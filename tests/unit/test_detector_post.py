@@ -70,7 +70,7 @@ def test_net_input_is_normalised_and_transposed() -> None:
 def test_pyramid_starts_at_min_face_and_stops_at_the_window() -> None:
     det = FaceDetector.__new__(FaceDetector)
     det.cfg = FaceConfig(min_face_frac=0.25, pyramid_factor=0.5)
-    scales = det._scales(400, 600)  # min face 100 px -> first scale 12/100
+    scales = det._scales(400, 600, 0.25)  # min face 100 px -> first scale 12/100
     assert scales[0] == pytest.approx(0.12)
     assert all(400 * s >= 12 for s in scales)
     assert 400 * scales[-1] * 0.5 < 12

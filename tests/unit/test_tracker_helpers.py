@@ -1,0 +1,29 @@
+"""Pure helpers of the face tracker."""
+
+from __future__ import annotations
+
+import pytest
+
+from liveness.inference.tracker import box_iou, keyframe_indices, spaced_indices
+
+
+def test_keyframes_every_nth_and_the_last() -> None:
+    assert keyframe_indices(12, 5) == (0, 5, 10, 11)
+    assert keyframe_indices(11, 5) == (0, 5, 10)
+    assert keyframe_indices(1, 5) == (0,)
+    assert keyframe_indices(0, 5) == ()
+    assert keyframe_indices(3, 1) == (0, 1, 2)
+
+
+def test_spaced_indices_cover_the_track_evenly() -> None:
+    assert spaced_indices(range(10), 4) == (0, 3, 6, 9)
+    assert spaced_indices([2, 3, 7], 5) == (2, 3, 7)
+    assert spaced_indices([], 3) == ()
+    assert spaced_indices(range(10), 0) == ()
+
+
+def test_box_iou() -> None:
+    assert box_iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0
+    assert box_iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
+    assert box_iou([0, 0, 10, 10], [20, 20, 30, 30]) == 0.0
+    assert box_iou([0, 0, 0, 0], [0, 0, 0, 0]) == 0.0
