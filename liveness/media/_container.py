@@ -100,7 +100,7 @@ class _Header:
     def info(self, *, rotation: int, size: int, duration_s: float | None = None) -> ClipInfo:
         dur = self.duration_s if duration_s is None else duration_s
         w, h = (self.height, self.width) if rotation in (90, 270) else (self.width, self.height)
-        n = self.n_frames or (int(round(dur * self.fps)) if self.fps > 0 else 0)
+        n = self.n_frames or (math.floor(dur * self.fps + 0.5) if self.fps > 0 else 0)
         return ClipInfo(
             container=self.container,
             duration_s=float(dur),
