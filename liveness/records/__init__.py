@@ -5,13 +5,16 @@ See docs/records.md for the record format, the canonical form, key rotation and 
 
 from liveness.records.canonical import canonical_json
 from liveness.records.keys import PublicKey, SigningKeys, load_jwks
+from liveness.records.limiter import AttemptLimiter, Lock
 from liveness.records.record import CertRecord
 from liveness.records.store import RecordStore
 from liveness.records.verify import BrokenLink, VerifyReport, verify_records
 
 __all__ = [
+    "AttemptLimiter",
     "BrokenLink",
     "CertRecord",
+    "Lock",
     "PublicKey",
     "RecordStore",
     "SigningKeys",

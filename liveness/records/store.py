@@ -18,6 +18,14 @@ from liveness.config import RecordConfig
 from liveness.errors import RecordError, SigningKeyError
 from liveness.records._db import Database
 from liveness.records.keys import PublicKey, SigningKeys, load_jwks
+from liveness.records.limiter import AttemptLimiter
+from liveness.records.merkle import (
+    InclusionProof,
+    TreeHead,
+    inclusion_path,
+    leaf_hash,
+    merkle_root,
+)
 from liveness.records.record import CertRecord, build_payload, sign_payload
 from liveness.records.verify import VerifyReport, verify_records
 from liveness.results import Decision
@@ -74,6 +82,10 @@ class RecordStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def limiter(self) -> AttemptLimiter:
+        """The attempt limiter kept in this store's database (same config)."""
+        return AttemptLimiter(self.db, self.cfg)
 
     def __enter__(self) -> RecordStore:
         return self
@@ -240,6 +252,7 @@ class RecordStore:
         *,
         keep_hashes: bool = False,
         every_signature: bool = True,
+        checkpoint: TreeHead | None = None,
     ) -> VerifyReport:
         """Check every signature and the whole chain against ``jwks`` (default: the store's
         own keys, which only proves self-consistency; pass the published JWKS to trust it).
@@ -256,8 +269,54 @@ class RecordStore:
                 yield str(row[8]), index
 
         return verify_records(
-            items(), keys, keep_hashes=keep_hashes, every_signature=every_signature
+            items(),
+            keys,
+            keep_hashes=keep_hashes,
+            every_signature=every_signature,
+            checkpoint=checkpoint,
         )
+
+    # --- Merkle tree ------------------------------------------------------------------------
+    def _leaves(self, tree_size: int | None) -> list[bytes]:
+        sql = "SELECT hash FROM records ORDER BY seq"
+        args: tuple[Any, ...] = ()
+        if tree_size is not None:
+            sql = "SELECT hash FROM records WHERE seq <= ? ORDER BY seq"
+            args = (tree_size,)
+        with self.db.read() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        if tree_size is not None and len(rows) != tree_size:
+            raise RecordError(f"the store has {len(rows)} records, fewer than {tree_size}")
+        return [leaf_hash(bytes.fromhex(r[0])) for r in rows]
+
+    def tree_head(self, *, now: float | None = None) -> TreeHead:
+        """A signed tree head over the whole chain, to publish (e.g. daily) as a checkpoint."""
+        if self.keys is None:
+            raise SigningKeyError("signing a tree head needs the signing key")
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT hash FROM records ORDER BY seq").fetchall()
+        leaves = [leaf_hash(bytes.fromhex(r[0])) for r in rows]
+        head = TreeHead(
+            tree_size=len(rows),
+            root_hash=merkle_root(leaves).hex(),
+            head_hash=str(rows[-1][0]) if rows else None,
+            issued_at=int(time.time() if now is None else now),
+        )
+        return head.sign(self.keys)
+
+    def inclusion_proof(self, record_id: str, tree_head: TreeHead) -> InclusionProof:
+        """Proof that ``record_id`` is in the tree ``tree_head`` publishes."""
+        rec = self.get(record_id)
+        if rec is None:
+            raise RecordError(f"no record {record_id!r} in this store")
+        if rec.seq > tree_head.tree_size:
+            raise RecordError(
+                f"record {record_id} (seq {rec.seq}) is newer than the tree head "
+                f"({tree_head.tree_size} records); publish a newer head first"
+            )
+        leaves = self._leaves(tree_head.tree_size)
+        path = inclusion_path(rec.seq - 1, leaves)
+        return InclusionProof(rec.jws, rec.seq - 1, tree_head.jws, tuple(p.hex() for p in path))
 
 
 def _resolve_keys(

@@ -19,6 +19,7 @@ from typing import Any
 from liveness.errors import RecordError, RecordIntegrityError
 from liveness.records.canonical import canonical_json, parse_canonical
 from liveness.records.keys import PublicKey, b64url_decode
+from liveness.records.merkle import TreeHead, leaf_hash, merkle_root
 from liveness.records.record import FORMAT_VERSION, PAYLOAD_FIELDS, RECORD_TYP
 
 __all__ = ["BrokenLink", "VerifyReport", "iter_jsonl", "verify_path", "verify_records"]
@@ -132,6 +133,8 @@ def verify_records(
     typ: str = RECORD_TYP,
     keep_hashes: bool = False,
     every_signature: bool = True,
+    standalone: bool = False,
+    checkpoint: TreeHead | None = None,
 ) -> VerifyReport:
     """Verify an ordered chain of compact JWS records against trusted public keys.
 
@@ -145,7 +148,13 @@ def verify_records(
     commits to the previous payload's hash, that one signature authenticates the content of the
     whole chain; it does not vouch for the older records' own signatures (a third party
     holding one old JWS needs those), so the full check remains the default.
+
+    ``standalone=True`` checks records one by one, not as a chain (one record from a proof).
+    ``checkpoint`` is a verified signed tree head the chain must extend: its first
+    ``tree_size`` records must have that Merkle root, which catches a truncated store.
     """
+    if checkpoint is not None:
+        keep_hashes = True
     t0 = time.perf_counter()
     headers: dict[str, _Header] = {}
     errors: list[BrokenLink] = []
@@ -157,12 +166,12 @@ def verify_records(
     expected_seq = 1
     n = 0
 
-    def fail(kind: str, msg: str, rid: Any = None, seq: Any = None) -> None:
+    def fail(kind: str, msg: str, rid: Any = None, seq: Any = None, at: int | None = None) -> None:
         nonlocal dropped
         if len(errors) < MAX_ERRORS:
             errors.append(
                 BrokenLink(
-                    n,
+                    n if at is None else at,
                     kind,
                     msg,
                     rid if isinstance(rid, str) else None,
@@ -223,7 +232,7 @@ def verify_records(
             err = (
                 f"not_canonical:{canon_err}"
                 if canon_err is not None and payload is not None
-                else _check_payload(payload, key, prev_hash, expected_seq)
+                else _check_payload(payload, key, prev_hash, expected_seq, standalone)
             )
             if err is not None:
                 kind, _, msg = err.partition(":")
@@ -248,6 +257,24 @@ def verify_records(
                 rid,
                 seq,
             )
+    if checkpoint is not None:
+        n_cp = checkpoint.tree_size
+        if len(hashes) < n_cp:
+            fail(
+                "checkpoint",
+                f"the published tree head covers {n_cp} records but only {len(hashes)} are here "
+                "(records removed from the end)",
+                at=len(hashes) + 1,
+            )
+        else:
+            root = merkle_root([leaf_hash(bytes.fromhex(h)) for h in hashes[:n_cp]])
+            if root.hex() != checkpoint.root_hash:
+                fail(
+                    "checkpoint",
+                    f"the first {n_cp} records do not have the published Merkle root "
+                    f"{checkpoint.root_hash}",
+                    at=n_cp,
+                )
     return VerifyReport(
         records=n,
         head_hash=prev_hash,
@@ -260,7 +287,7 @@ def verify_records(
 
 
 def _check_payload(
-    p: dict[str, Any], key: PublicKey, prev_hash: str | None, expected_seq: int
+    p: dict[str, Any], key: PublicKey, prev_hash: str | None, expected_seq: int, standalone: bool
 ) -> str | None:
     if p.get("v") != FORMAT_VERSION:
         return f"malformed:unknown record format version {p.get('v')!r}"
@@ -269,12 +296,12 @@ def _check_payload(
         missing = sorted(PAYLOAD_FIELDS - set(p))
         return f"malformed:record members differ from the format (extra {extra}, missing {missing})"
     seq = p["seq"]
-    if seq != expected_seq:
+    if not standalone and seq != expected_seq:
         return (
             f"sequence:expected seq {expected_seq}, found {seq!r} "
             "(a record removed, reordered or inserted)"
         )
-    if p["prev_hash"] != prev_hash:
+    if not standalone and p["prev_hash"] != prev_hash:
         return (
             f"chain:prev_hash is {p['prev_hash']!r} but the previous record hashes to "
             f"{prev_hash!r} (a record removed, reordered, inserted or altered before this one)"
@@ -322,6 +349,7 @@ def verify_path(
     *,
     every_signature: bool = True,
     keep_hashes: bool = False,
+    checkpoint: TreeHead | None = None,
 ) -> VerifyReport:
     """Verify a record store (SQLite file) or an export (JSONL of JWS), chosen by content."""
     if is_sqlite(path):
@@ -330,10 +358,17 @@ def verify_path(
         store = RecordStore.open(path)
         try:
             return store.verify(
-                dict(keys), every_signature=every_signature, keep_hashes=keep_hashes
+                dict(keys),
+                every_signature=every_signature,
+                keep_hashes=keep_hashes,
+                checkpoint=checkpoint,
             )
         finally:
             store.close()
     return verify_records(
-        iter_jsonl(path), keys, every_signature=every_signature, keep_hashes=keep_hashes
+        iter_jsonl(path),
+        keys,
+        every_signature=every_signature,
+        keep_hashes=keep_hashes,
+        checkpoint=checkpoint,
     )
