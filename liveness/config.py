@@ -154,10 +154,28 @@ class FaceConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AntiSpoofConfig:
-    """Passive anti-spoofing (liveness.inference.antispoof, checks.spoof)."""
+    """Passive anti-spoofing (liveness.inference.antispoof, checks.spoof, stages.spoof).
 
-    live_threshold: float = 0.5
-    frames: int = 8
+    Thresholds measured on ../shared/data (GRID clips live; print and screen attacks that
+    tests/integration/test_antispoof_attacks.py renders from faces/*.jpg); see models/README.md.
+    """
+
+    live_threshold: float = 0.5  # MiniFASNet ensemble P(real); upstream's argmax is ~0.5
+    frames: int = 8  # well-spaced face frames scored by the model per clip (one batch)
+    trim: float = 0.2  # trimmed mean of the per-frame model scores (drops >=1 low and high)
+    min_frames: int = 3  # fewer usable face frames: LOW_QUALITY, no passive verdict
+    min_face_px: float = 40.0  # faces narrower than this (pixels) are not scored
+    min_face_score: float = 0.9  # detector confidence needed for a frame to be used
+    # cues (liveness.checks.spoof); measured: GRID live vs. synthetic print / screen attacks
+    moire_threshold: float = 6.0  # dB; GRID 2.3-4.4, prints 2.6-4.6, screens 7.6-12.1
+    still_threshold: float = 0.4  # % face width; GRID 0.53-2.62, prints 0.17-0.24
+    planar_threshold: float = 0.8  # ring fraction; GRID 0-0.70, prints 0.84-1.0, screens <=0.24
+    border_threshold: float = 0.75  # sides framed; GRID 0-0.25, prints/screens 0.375-1.0
+    gamut_threshold: float = 0.5  # 0..1; GRID 0.32-0.47, attacks 0.21-0.63 (weak cue)
+    motion_gap_s: float = 0.3  # frame pairs this far apart for the motion cues
+    min_motion_px: float = 1.0  # planar cue judges only pairs where the face moved this much
+    strong_cues: tuple[str, ...] = ("moire", "still_image", "planar_motion")  # fire alone
+    weak_cues_needed: int = 2  # other cues fire only this many together
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
