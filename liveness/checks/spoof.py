@@ -408,7 +408,7 @@ def motion_cues(
             rres = np.linalg.norm(_apply(h, rs) - rd, axis=1)
             planar.append(float(np.mean(rres <= max(1.0, 0.25 * motion))))
 
-    motion_ev = {
+    motion_ev: dict[str, Any] = {
         "pairs": len(pairs),
         "pairs_measured": len(nonrigid),
         "face_motion_px_median": round(float(np.median(motions)), 3) if motions else 0.0,

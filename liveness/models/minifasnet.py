@@ -21,6 +21,7 @@ shape of every weight against it, so the bytes written depend only on the weight
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import pickletools
@@ -288,7 +289,7 @@ def _pickle_spans(buf: bytes, start: int, count: int, where: str) -> Iterator[tu
         end = None
         try:
             for op, _arg, p in pickletools.genops(io.BytesIO(buf[pos : pos + _MAX_PICKLE_BYTES])):
-                if op.name == "STOP":
+                if op.name == "STOP" and p is not None:
                     end = pos + p + 1
                     break
         except (ValueError, EOFError, UnicodeDecodeError) as exc:
@@ -303,7 +304,10 @@ def _materialise(t: _TensorRef, data: dict[str, np.ndarray], where: str) -> np.n
     store = data[t.storage.key]
     if any(s < 0 for s in t.size) or any(s < 0 for s in t.stride) or t.offset < 0:
         raise ModelError(f"{where}: negative tensor size, stride or offset")
-    numel = int(np.prod(t.size, dtype=np.int64)) if t.size else 1
+    numel = math.prod(t.size)
+    if numel > store.size or len(t.size) > 8:
+        # zero strides could make a huge tensor from a small storage (a memory bomb)
+        raise ModelError(f"{where}: tensor is larger than its storage")
     if numel:
         last = t.offset + sum((n - 1) * s for n, s in zip(t.size, t.stride, strict=True))
         if last >= store.size:

@@ -188,6 +188,15 @@ def test_tensor_past_storage_end(tmp_path: Path) -> None:
         read_state_dict(p)
 
 
+def test_zero_stride_memory_bomb(tmp_path: Path) -> None:
+    p = tmp_path / "t.pth"
+    store = {"0": STORE["0"]}
+    bomb = _tensor("0", 12, 0, (100_000, 100_000), (0, 0))  # 40 GB from 48 bytes
+    p.write_bytes(_legacy(_state_pickle({"w": bomb}), store))
+    with pytest.raises(ModelError, match="larger than its storage"):
+        read_state_dict(p)
+
+
 def test_storage_size_mismatch(tmp_path: Path) -> None:
     p = tmp_path / "t.pth"
     p.write_bytes(_legacy(_state_pickle({"w": _tensor("0", 99, 0, (4,), (1,))}), STORE))
