@@ -260,6 +260,9 @@ class FamilyConfig:
     max_spouses: int = 1
     max_others: int = 2
     minor_age: int = 16
+    # An adult's in-person face verification (a PASS record) must be this recent when binding.
+    face_verification_max_age_s: float = 900.0
+    max_photo_bytes: int = 20 * 1024 * 1024  # 1-inch / card photo kept as the member's reference
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
