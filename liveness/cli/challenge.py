@@ -14,10 +14,12 @@ import json
 import sys
 from datetime import UTC, datetime
 
+from liveness.challenge import ChallengeAuthority
 from liveness.cli import EXIT_OK, load_config
+from liveness.config import ChallengeConfig
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser("challenge", help="issue or verify a spoken-digit challenge")
     csub = p.add_subparsers(dest="challenge_command", metavar="ACTION")
 
@@ -46,8 +48,7 @@ def _length(text: str) -> int:
     return n
 
 
-def _authority(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from liveness.challenge import ChallengeAuthority
+def _authority(args: argparse.Namespace) -> tuple[ChallengeAuthority, ChallengeConfig]:
 
     cfg = load_config(args).challenge
     store = getattr(args, "store", None)

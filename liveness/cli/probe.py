@@ -15,7 +15,7 @@ import numpy as np
 from liveness.cli import EXIT_OK, load_config
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser("probe", help="show a clip's streams, duration, fps, frames and audio")
     p.add_argument("clip", help="video file, or a folder of frames plus one .wav")
     p.add_argument("--json", action="store_true", help="print one JSON object")

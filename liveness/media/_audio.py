@@ -34,8 +34,9 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """Band-limited resampling (soxr, high quality); clipped to [-1, 1]."""
     x = np.asarray(x, dtype=np.float32)
     if rate_in != rate_out and x.size:
-        x = soxr.resample(x, rate_in, rate_out, quality="HQ")
-    return np.clip(x, -1.0, 1.0).astype(np.float32, copy=False)
+        x = np.asarray(soxr.resample(x, rate_in, rate_out, quality="HQ"), dtype=np.float32)
+    out: np.ndarray = np.clip(x, -1.0, 1.0).astype(np.float32, copy=False)
+    return out
 
 
 class AudioAccumulator:

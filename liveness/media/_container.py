@@ -206,7 +206,7 @@ def _container_name(container: Any, v: Any, a: Any) -> str:
         ac = _codec_name(a) if a is not None else None
         webm = vc in (None, "vp8", "vp9", "av1") and ac in (None, "opus", "vorbis")
         return "webm" if webm else "matroska"
-    return names[0]
+    return str(names[0])
 
 
 def check_resolution(
@@ -324,7 +324,15 @@ def decode_container(
         # priming and rounding), and a frame count no honest clip of that length can reach.
         max_t = cfg.max_duration_s + 0.5
         max_decoded = int(cfg.max_duration_s * 250) + 25
-        frames: list[np.ndarray] = []
+        # Expected number of kept frames, to fill one preallocated array (no second copy at the
+        # end, and no doubled peak memory); it grows if the estimate was short.
+        dur = hdr.video_duration_s or hdr.duration_s or cfg.max_duration_s
+        rate = hdr.fps or 30.0
+        if every_nth is not None:
+            rate /= every_nth
+        elif target_fps is not None:
+            rate = min(rate, target_fps)
+        frames = _FrameBuffer(math.ceil(dur * rate) + 2, label)
         times: list[float] = []
         audio = AudioAccumulator()
         rotation: int | None = None
@@ -391,10 +399,10 @@ def decode_container(
                 else:
                     keep = True
                 if keep:
-                    frames.append(_to_bgr(frame, rotation, cfg.max_frame_side))
+                    frames.add(_to_bgr(frame, rotation, cfg.max_frame_side))
                     times.append(t)
 
-        if not frames:
+        if not frames.n:
             raise CorruptMediaError(f"{label}: no video frame could be decoded")
         rotation = rotation or 0
         span = last_t - (first_t or 0.0) + nominal
@@ -417,13 +425,47 @@ def decode_container(
             duration_s=hdr.duration_s if hdr.duration_s > 0 else measured,
         )
     return Clip(
-        frames=np.stack(frames),
+        frames=frames.result(),
         timestamps=np.asarray(times, dtype=np.float64),
         audio=audio.result(cfg.audio_rate),
         audio_rate=cfg.audio_rate,
         info=info,
         sha256=source.sha256(),
     )
+
+
+class _FrameBuffer:
+    def __init__(self, capacity: int, label: str) -> None:
+        self.capacity = max(1, capacity)
+        self.label = label
+        self.n = 0
+        self.buf: np.ndarray | None = None
+
+    def add(self, img: np.ndarray) -> None:
+        if self.buf is None:
+            self.buf = np.empty((self.capacity, *img.shape), dtype=np.uint8)
+        elif img.shape != self.buf.shape[1:]:
+            h0, w0 = self.buf.shape[1:3]
+            raise UnsupportedMediaError(
+                f"{self.label}: the frame size changes mid-clip from {w0}x{h0} to "
+                f"{img.shape[1]}x{img.shape[0]}",
+                hint="Record one continuous clip without switching cameras or resolution.",
+            )
+        if self.n == self.buf.shape[0]:
+            grown = np.empty((self.n + self.n // 2 + 8, *img.shape), dtype=np.uint8)
+            grown[: self.n] = self.buf
+            self.buf = grown
+        self.buf[self.n] = img
+        self.n += 1
+
+    def result(self) -> np.ndarray:
+        if self.buf is None:
+            return np.zeros((0, 0, 0, 3), dtype=np.uint8)
+        if self.n == self.buf.shape[0]:
+            return self.buf
+        if self.n >= 0.9 * self.buf.shape[0]:
+            return self.buf[: self.n]  # a view; the few spare slots are not worth a copy
+        return self.buf[: self.n].copy()
 
 
 def _too_long(label: str, t: float, hdr: _Header, cfg: MediaConfig, what: str) -> MediaError:

@@ -147,6 +147,9 @@ def test_resolution_that_grows_mid_stream_is_caught_while_decoding(tmp_path: Pat
     assert probe(joined, cfg).width == 160
     with pytest.raises(MediaLimitError, match="decodes to frames of 640x512"):
         open_clip(joined, cfg, require_audio=False)
+    # within the limits, a switch of frame size mid-clip is still refused, not silently resized
+    with pytest.raises(UnsupportedMediaError, match="changes mid-clip from 160x128 to 640x512"):
+        open_clip(joined, MediaConfig(min_duration_s=0.1), target_fps=None, require_audio=False)
 
 
 def test_bad_frames_folders(tmp_path: Path) -> None:
