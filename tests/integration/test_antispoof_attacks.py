@@ -6,8 +6,10 @@ Attacks are rendered here, deterministically, at GRID's size (360x288, 3 s at 10
   real photo) with small hand-held motion (smooth tremor: shifts of a few pixels, about a degree
   of roll and a little perspective tilt), paper's lifted blacks, sensor noise, JPEG.
 * ``screen``: the same photo shown on a phone (black bezel) with an RGB-stripe sub-pixel grid,
-  display gamma and lifted black, seen by the camera at ~1.6 camera pixels per screen pixel
-  (the grid aliases into moire), with the same hand-held motion, noise and JPEG.
+  display gamma and lifted black, seen by the camera at ~0.8 camera pixels per screen pixel
+  (the camera undersamples the grid, which aliases into moire), same motion, noise and JPEG.
+* ``replay``: a real GRID talking-head clip played on that screen and re-filmed (the face
+  talks, so the motion cues cannot help; the screen's own signs must).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ ATTACK_PHOTOS = (
     "rose_leslie_1.jpg",
     "alex_lacamoire_1.jpg",
 )
+REPLAYED_CLIPS = ("bbaf2n", "swwp2s")
 GRID_CLIPS = (
     "bbaf2n",
     "brbk7n",
@@ -197,6 +200,32 @@ def make_screen_attack(photo_name: str, seed: int = 0) -> SynthClip:
     return SynthClip(np.stack(frames), np.arange(n) / FPS)
 
 
+def make_video_replay(grid_name: str, seed: int = 0) -> SynthClip:
+    """A real talking-head clip (GRID) played on the simulated phone screen and re-filmed: the
+    face talks, so only the screen's own signs can give it away."""
+    rng = np.random.default_rng(seed + 2000)
+    room = _room(rng)
+    src = grid_clip(grid_name)
+    sh = 320
+    sw = int(sh * src.frames.shape[2] / src.frames.shape[1])
+    k = 0.8 / 3
+    n = len(src.frames)
+    motion = _tremor(rng, n)
+    frames = []
+    for i in range(n):
+        screen = _screen_image(src.frames[i], (sw, sh))
+        place = np.array(
+            [
+                [k, 0, (W - screen.shape[1] * k) / 2],
+                [0, k, (H - screen.shape[0] * k) / 2],
+                [0, 0, 1],
+            ]
+        )
+        h = _homography(motion[i], screen.shape[1::-1], place)
+        frames.append(_finish(_composite(room, screen, h, 2), rng))
+    return SynthClip(np.stack(frames), src.timestamps)
+
+
 def grid_clip(name: str) -> SynthClip:
     from liveness.media import open_clip
 
@@ -208,6 +237,8 @@ def iter_cases() -> Iterator[tuple[str, str, bool]]:
     for p in ATTACK_PHOTOS:
         yield "print", p, False
         yield "screen", p, False
+    for g in REPLAYED_CLIPS:
+        yield "replay", g, False
     for g in GRID_CLIPS:
         yield "grid", g, True
 
@@ -217,6 +248,8 @@ def load_case(kind: str, name: str) -> SynthClip:
         return make_print_attack(name)
     if kind == "screen":
         return make_screen_attack(name)
+    if kind == "replay":
+        return make_video_replay(name)
     return grid_clip(name)
 
 
@@ -277,10 +310,17 @@ def test_screen_replay_judged_spoof(judged: dict[tuple[str, str], Judged], photo
     assert "moire" in j.result.fired, _fired(j)
 
 
+@pytest.mark.parametrize("name", REPLAYED_CLIPS)
+def test_video_replay_judged_spoof(judged: dict[tuple[str, str], Judged], name: str) -> None:
+    j = judged[("replay", name)]
+    assert j.result.reasons == (Reason.SPOOF_SUSPECTED,), _fired(j)
+    assert "moire" in j.result.fired, _fired(j)
+
+
 def test_error_rates(judged: dict[tuple[str, str], Judged]) -> None:
     """APCER per attack type and BPCER on GRID (ISO/IEC 30107-3 terms), printed with -s."""
     lines = []
-    for kind in ("print", "screen", "grid"):
+    for kind in ("print", "screen", "replay", "grid"):
         js = [j for (k, _), j in judged.items() if k == kind]
         wrong = [j for j in js if (not j.result.reasons) != j.live]
         label = "BPCER" if kind == "grid" else f"APCER[{kind}]"
@@ -299,3 +339,14 @@ def test_no_usable_face_gives_low_quality(models_ready: None) -> None:
     r = stage.run(clip.frames, clip.timestamps, [None] * len(clip.frames))
     assert r.reasons == (Reason.LOW_QUALITY,)
     assert np.isnan(r.live_score) and r.frame_scores == ()
+
+
+def test_bad_input_is_a_typed_error(models_ready: None) -> None:
+    from liveness.errors import MediaError
+
+    stage = PassiveStage.from_config(Config())
+    frames = np.zeros((4, 32, 32, 3), np.uint8)
+    with pytest.raises(MediaError):
+        stage.run(frames, np.arange(3) / 10, [None] * 4)
+    with pytest.raises(MediaError):
+        stage.run(frames[..., 0], np.arange(4) / 10, [None] * 4)
