@@ -56,7 +56,7 @@ class ClipInfo:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)  # arrays: compare by identity
 class Clip:
     """A decoded clip: sampled video frames and the whole audio track on one time axis.
 
