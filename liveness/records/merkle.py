@@ -129,8 +129,24 @@ class TreeHead:
         return TreeHead(self.tree_size, self.root_hash, self.head_hash, self.issued_at, jws)
 
     @classmethod
+    def parse(cls, jws: str) -> TreeHead:
+        """Read a signed tree head WITHOUT checking its signature (use ``verify`` to trust it)."""
+        head, _, _ = cls._split(jws)
+        return head
+
+    @classmethod
     def verify(cls, jws: str, keys: Mapping[str, PublicKey]) -> TreeHead:
         """Parse a signed tree head, checking its signature; RecordIntegrityError if bad."""
+        head, kid, (signing_input, sig) = cls._split(jws)
+        key = keys.get(kid)
+        if key is None:
+            raise RecordIntegrityError(f"tree head signed by unknown key {kid!r}")
+        if not key.verify(sig, signing_input):
+            raise RecordIntegrityError("the tree head's signature does not verify")
+        return head
+
+    @classmethod
+    def _split(cls, jws: str) -> tuple[TreeHead, str, tuple[bytes, bytes]]:
         try:
             h, p, s = jws.strip().split(".")
             header = json.loads(b64url_decode(h))
@@ -138,15 +154,12 @@ class TreeHead:
             sig = b64url_decode(s)
         except (ValueError, RecordError) as exc:
             raise RecordIntegrityError(f"not a signed tree head: {exc}") from None
+        if not isinstance(header, dict) or not isinstance(payload, dict):
+            raise RecordIntegrityError("not a signed tree head (not JSON objects)")
         if header.get("alg") != "EdDSA" or header.get("typ") != TREE_HEAD_TYP:
             raise RecordIntegrityError("not a signed tree head (wrong alg or typ)")
-        key = keys.get(str(header.get("kid")))
-        if key is None:
-            raise RecordIntegrityError(f"tree head signed by unknown key {header.get('kid')!r}")
-        if not key.verify(sig, f"{h}.{p}".encode("ascii")):
-            raise RecordIntegrityError("the tree head's signature does not verify")
         try:
-            return cls(
+            head = cls(
                 int(payload["tree_size"]),
                 str(payload["root_hash"]),
                 payload["head_hash"],
@@ -155,6 +168,7 @@ class TreeHead:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordIntegrityError(f"malformed tree head: {exc}") from None
+        return head, str(header.get("kid")), (f"{h}.{p}".encode("ascii"), sig)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.payload(), "jws": self.jws}

@@ -30,7 +30,7 @@ from liveness.records.record import CertRecord, build_payload, sign_payload
 from liveness.records.verify import VerifyReport, verify_records
 from liveness.results import Decision
 
-__all__ = ["RecordStore"]
+__all__ = ["RecordStore", "default_db_path"]
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS records (
@@ -329,3 +329,14 @@ def _resolve_keys(
     if isinstance(jwks, dict) and jwks and all(isinstance(v, PublicKey) for v in jwks.values()):
         return {str(k): v for k, v in jwks.items() if isinstance(v, PublicKey)}
     return load_jwks(jwks)
+
+
+def default_db_path(cfg: RecordConfig | None = None) -> Path:
+    """``records.db_path`` if set, else ``records.db`` in the user's data folder (created)."""
+    if cfg is not None and cfg.db_path:
+        return Path(cfg.db_path).expanduser()
+    import platformdirs
+
+    folder = Path(platformdirs.user_data_dir("liveness"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "records.db"
