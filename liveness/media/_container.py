@@ -238,6 +238,13 @@ def check_duration(duration_s: float, cfg: MediaConfig, *, label: str) -> None:
         )
 
 
+def _guard_decoder(cc: Any, cfg: MediaConfig) -> None:
+    """Backstop inside FFmpeg: its decoder refuses to allocate frames far beyond our limit (a
+    stream that switches to a giant size mid-clip). Frames up to 4x the limit still decode, so
+    our own per-frame check reports them with a MediaLimitError."""
+    cc.options = {**dict(cc.options or {}), "max_pixels": str(4 * cfg.max_pixels)}
+
+
 def _rotation_of(frame: Any) -> int:
     """Clockwise display rotation in {0, 90, 180, 270} from the frame's display matrix."""
     try:
@@ -258,6 +265,7 @@ def probe_container(source: Source, cfg: MediaConfig) -> ClipInfo:
         hdr = _read_header(container, source, cfg)
         rotation = 0
         if hdr.vstream is not None:
+            _guard_decoder(hdr.vstream.codec_context, cfg)
             try:
                 for frame in container.decode(hdr.vstream):
                     check_resolution(
@@ -315,6 +323,7 @@ def decode_container(
         if hdr.duration_s > 0:
             check_duration(hdr.duration_s, cfg, label=label)
         vcc = hdr.vstream.codec_context
+        _guard_decoder(vcc, cfg)
         vcc.thread_count = cfg.decode_threads
         if cfg.decode_threads != 1:
             vcc.thread_type = "AUTO"
@@ -358,6 +367,9 @@ def decode_container(
             try:
                 decoded = packet.decode()
             except av.FFmpegError:
+                if packet.stream.type == "video":
+                    # FFmpeg's max_pixels backstop refused a giant frame: say so, typed.
+                    check_resolution(vcc.width, vcc.height, cfg, label=label, declared=False)
                 errors += 1
                 if errors > _MAX_PACKET_ERRORS:
                     raise CorruptMediaError(

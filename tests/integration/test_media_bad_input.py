@@ -147,6 +147,14 @@ def test_resolution_that_grows_mid_stream_is_caught_while_decoding(tmp_path: Pat
     assert probe(joined, cfg).width == 160
     with pytest.raises(MediaLimitError, match="decodes to frames of 640x512"):
         open_clip(joined, cfg, require_audio=False)
+    # far past the limit, FFmpeg's own max_pixels guard refuses to allocate the frame; that is
+    # still reported as a limit, not as damage
+    giant = tmp_path / "giant.h264"
+    encode_clip(giant, np.stack([cv2.resize(f, (1280, 720)) for f in frames[:5]]), None, fmt="h264")
+    joined.write_bytes(small.read_bytes() + giant.read_bytes())
+    with pytest.raises(MediaLimitError, match="1280x720"):
+        open_clip(joined, cfg, require_audio=False)
+    joined.write_bytes(small.read_bytes() + big.read_bytes())
     # within the limits, a switch of frame size mid-clip is still refused, not silently resized
     with pytest.raises(UnsupportedMediaError, match="changes mid-clip from 160x128 to 640x512"):
         open_clip(joined, MediaConfig(min_duration_s=0.1), target_fps=None, require_audio=False)
