@@ -187,6 +187,14 @@ class SpeechConfig:
     whisper_model: str | None = None  # path; None = the model installed from PyPI for the language
     vosk_model: str | None = None  # path to a vosk model folder
     contiguous: bool = True  # the digits must be read in one run, exactly
+    # --- owner: speech (liveness.inference.speech, checks.speech) ---
+    vosk_language: str | None = None  # language of vosk_model; None = `language`
+    margin: float = 0.5  # nats the expected digit must beat any other digit/end at every position
+    window_s: float = 10.0  # min Whisper encoder window (s); shorter reads badly (README: Whisper)
+    max_new_tokens: int = 48  # bound on free transcription, so a bad clip cannot loop
+    whisper_compute_type: str = "int8"  # CTranslate2 compute type
+    threads: int = 1  # CTranslate2 intra_threads (1 is fastest per clip on small machines)
+    min_speech_s: float = 0.3  # less voiced audio than this is NO_SPEECH
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

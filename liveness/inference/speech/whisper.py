@@ -1,0 +1,369 @@
+"""Whisper (CTranslate2 / faster-whisper) digit verification.
+
+Per clip: the log-mel features of the clip padded to a whole number of seconds (not to Whisper's
+30 s window), the encoder run once, then
+
+* forced scoring: one teacher-forced decoder pass over the expected digits, reading the
+  next-token distribution at each digit position (and after the last, for the end of text).
+  Tokens are grouped by the digit they begin, so the expected string is compared with every
+  one-digit substitution, deletion and insertion at once; it is accepted when it wins by
+  ``SpeechConfig.margin`` at every position. The challenge never enters the prompt.
+* free transcription (greedy, bounded by ``max_new_tokens``) for the digits heard;
+* alignment of the expected tokens (cross-attention DTW) for per-digit times, later refined
+  by voice activity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from liveness.checks.speech import (
+    END,
+    OTHER,
+    ForcedScore,
+    class_logprobs,
+    digit_runs,
+    forced_margin,
+    normalise_digits,
+    refine_windows,
+    token_class,
+    voice_activity,
+)
+from liveness.errors import ModelError
+from liveness.inference.speech.base import Hearing, SpeechResult, assemble
+from liveness.results import DigitTiming, Score
+
+__all__ = ["WhisperModel", "WhisperVerifier"]
+
+RATE = 16_000
+_MAX_WINDOW_S = 30
+_ZH_RENDER = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
+
+
+class WhisperModel:
+    """A loaded CTranslate2 Whisper model and its tokenizer; safe to share between threads."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str,
+        compute_type: str = "int8",
+        threads: int = 1,
+    ) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach for a hub
+        import ctranslate2
+        import tokenizers
+
+        p = Path(path)
+        if not (p / "model.bin").is_file() or not (p / "tokenizer.json").is_file():
+            raise ModelError(
+                f"{p} is not a CTranslate2 Whisper model folder (needs model.bin, tokenizer.json)",
+                hint="Run `liveness models build whisper`, or point [speech].whisper_model at one.",
+            )
+        t0 = time.perf_counter()
+        try:
+            self._model = ctranslate2.models.Whisper(
+                str(p),
+                device="cpu",
+                compute_type=compute_type,
+                intra_threads=threads,
+                inter_threads=1,
+            )
+            self._hf_tok = tokenizers.Tokenizer.from_file(str(p / "tokenizer.json"))
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ModelError(f"cannot load Whisper model {p}: {exc}") from None
+        self.load_s = time.perf_counter() - t0
+        self.name = name
+        self.path = p
+        self.multilingual = bool(self._model.is_multilingual)
+        self.n_mels = int(self._model.n_mels)
+        from faster_whisper.feature_extractor import FeatureExtractor
+
+        self._features = FeatureExtractor(feature_size=self.n_mels)
+        self._classes: dict[str, npt.NDArray[np.int8]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        return self._model
+
+    def tokenizer(self, language: str) -> Any:
+        from faster_whisper.tokenizer import Tokenizer
+
+        lang = language if self.multilingual else None
+        return Tokenizer(self._hf_tok, self.multilingual, task="transcribe", language=lang)
+
+    def classes(self, language: str) -> npt.NDArray[np.int8]:
+        """The digit class (``checks.speech.token_class``) of every vocabulary token."""
+        with self._lock:
+            got = self._classes.get(language)
+            if got is not None:
+                return got
+            tok = self.tokenizer(language)
+            size = self._hf_tok.get_vocab_size(with_added_tokens=True)
+            out = np.full(size, OTHER, dtype=np.int8)
+            for i in range(min(size, tok.eot)):
+                out[i] = token_class(self._hf_tok.decode([i]), language)
+            out[tok.eot] = END
+            # Characters that take several byte-level tokens (零, 幺, 洞, 〇): their first token
+            # counts for their digit; a spelling of another digit never overrides it.
+            for d, variants in _digit_spellings(language).items():
+                for v in variants:
+                    ids = tok.encode(v)
+                    if len(ids) > 1 and out[ids[0]] < 0:
+                        out[ids[0]] = d
+            self._classes[language] = out
+            return out
+
+    def features(
+        self, audio: npt.NDArray[np.float32], min_window_s: float = 10.0
+    ) -> tuple[npt.NDArray[np.float32], float]:
+        """Log-mel of ``audio`` padded with silence to a whole number of seconds: at least
+        ``min_window_s`` (Whisper reads very short windows badly), at most 30."""
+        secs = int(np.ceil(max(min_window_s, audio.size / RATE + 0.5)))
+        secs = min(_MAX_WINDOW_S, secs)
+        x = np.zeros(secs * RATE, dtype=np.float32)
+        n = min(audio.size, x.size)
+        x[:n] = audio[:n]
+        f = self._features(x, padding=0)
+        frames = min(f.shape[1] // 2 * 2, 2 * 1500)
+        return np.ascontiguousarray(f[None, :, :frames], dtype=np.float32), float(secs)
+
+
+def _digit_spellings(language: str) -> dict[int, list[str]]:
+    if language == "zh":
+        from liveness.checks.speech import ZH_DIGITS
+
+        out: dict[int, list[str]] = {}
+        for ch, d in ZH_DIGITS.items():
+            out.setdefault(int(d), []).extend([ch, " " + ch])
+        return out
+    return {}
+
+
+class WhisperVerifier:
+    """Verify a digit challenge in one language with a loaded ``WhisperModel``."""
+
+    def __init__(
+        self,
+        model: WhisperModel,
+        language: str,
+        *,
+        margin: float,
+        max_new_tokens: int,
+        contiguous: bool,
+        min_speech_s: float,
+        render: str = "auto",
+        window_s: float = 10.0,
+    ) -> None:
+        if language not in ("en", "zh"):
+            raise ModelError(f"Whisper backend: unsupported language {language!r}")
+        if language != "en" and not model.multilingual:
+            raise ModelError(
+                f"Whisper model {model.name} is English-only; it cannot verify {language!r}",
+                hint="Use the multilingual base model for Mandarin ([speech].whisper_model).",
+            )
+        self._m = model
+        self._lang = language
+        self._tok = model.tokenizer(language)
+        self._classes = model.classes(language)
+        self._margin = margin
+        self._max_new = max_new_tokens
+        self._contiguous = contiguous
+        self._min_speech_s = min_speech_s
+        self._render = ("zh" if language == "zh" else "spaced") if render == "auto" else render
+        self._prompt = [*self._tok.sot_sequence, self._tok.no_timestamps]
+        self._window_s = window_s
+
+    @property
+    def backend(self) -> str:
+        return f"whisper:{self._m.name}"
+
+    @property
+    def language(self) -> str:
+        return self._lang
+
+    def _digit_tokens(self, digits: str) -> list[list[int]]:
+        """Tokens of each expected digit, in the rendering the decoder is forced through."""
+        if self._render == "zh":
+            return [self._tok.encode(_ZH_RENDER[d]) for d in digits]
+        if self._render == "spaced":
+            return [self._tok.encode(" " + d) for d in digits]
+        raise ModelError(f"unknown Whisper digit rendering {self._render!r}")
+
+    def encode(self, audio: npt.NDArray[np.float32]) -> tuple[Any, int]:
+        import ctranslate2
+
+        feats, _secs = self._m.features(audio, self._window_s)
+        sv = ctranslate2.StorageView.from_array(feats)
+        return self._m.model.encode(sv, to_cpu=True), feats.shape[2]
+
+    def transcribe_encoded(self, enc: Any) -> str:
+        res = self._m.model.generate(
+            enc,
+            [self._prompt],
+            beam_size=1,
+            max_length=len(self._prompt) + self._max_new,
+            suppress_blank=True,
+        )
+        return str(self._tok.decode(res[0].sequences_ids[0])).strip()
+
+    def locate_digits(self, audio: npt.NDArray[np.float32]) -> tuple[str, list[DigitTiming]]:
+        """Free transcription, and every digit in it with its aligned time (no challenge)."""
+        x = np.ascontiguousarray(audio, dtype=np.float32).ravel()
+        enc, n_frames = self.encode(x)
+        res = self._m.model.generate(
+            enc,
+            [self._prompt],
+            beam_size=1,
+            max_length=len(self._prompt) + self._max_new,
+            suppress_blank=True,
+        )
+        ids = [i for i in res[0].sequences_ids[0] if i < self._tok.eot]
+        text = str(self._tok.decode(ids)).strip()
+        if not ids:
+            return text, []
+        windows = self.align_encoded(enc, [[i] for i in ids], min(n_frames, max(2, x.size // 160)))
+        vad = voice_activity(x, RATE)
+        windows = refine_windows(windows, vad) if windows else []
+        out: list[DigitTiming] = []
+        for i, (s, e) in zip(ids, windows, strict=False):
+            for d in normalise_digits(self._tok.decode([i]), self._lang):
+                out.append(DigitTiming(digit=d, start=round(s, 3), end=round(e, 3)))
+        return text, out
+
+    def transcribe(self, audio: npt.NDArray[np.float32]) -> str:
+        """Free transcription of the clip (greedy, bounded)."""
+        enc, _ = self.encode(audio)
+        return self.transcribe_encoded(enc)
+
+    def score_encoded(
+        self, enc: Any, digits: str
+    ) -> tuple[npt.NDArray[np.float64], list[list[int]], npt.NDArray[np.float64]]:
+        """Teacher-forced class log-probs at each digit (and the end), the digit tokens, and the
+        log-probability of every forced token."""
+        per_digit = self._digit_tokens(digits)
+        flat = [t for ts in per_digit for t in ts]
+        n = len(flat)
+        # CTranslate2 counts max_length over the forced prefix as well; leave room for the end.
+        res = self._m.model.generate(
+            enc,
+            [self._prompt + flat],
+            beam_size=1,
+            max_length=2 * (n + 1) + len(self._prompt) + 2,
+            return_logits_vocab=True,
+            suppress_blank=False,
+            suppress_tokens=[],
+        )
+        logits = res[0].logits[0]
+        if len(logits) < n + 1:
+            raise ModelError(
+                f"Whisper returned {len(logits)} decoder steps for {n + 1} forced ones"
+            )
+        rows = np.stack([np.asarray(x, dtype=np.float32).ravel() for x in logits[: n + 1]])
+        full = rows.astype(np.float64)
+        full -= np.logaddexp.reduce(full, axis=1, keepdims=True)
+        token_lp = np.array([full[i, t] for i, t in enumerate(flat)])
+        starts = np.cumsum([0] + [len(ts) for ts in per_digit])
+        pick = [*starts[:-1].tolist(), n]  # first token of each digit, then the end
+        cls = self._classes
+        if cls.size < rows.shape[1]:  # special tokens past the tokenizer's table
+            cls = np.concatenate([cls, np.full(rows.shape[1] - cls.size, OTHER, np.int8)])
+        clp = class_logprobs(rows[pick], cls[: rows.shape[1]], final_rows=(len(pick) - 1,))
+        return clp, per_digit, token_lp
+
+    def align_encoded(
+        self, enc: Any, per_digit: list[list[int]], n_frames: int
+    ) -> list[tuple[float, float]]:
+        """Per-digit (start, end) seconds from the cross-attention alignment."""
+        flat = [t for ts in per_digit for t in ts]
+        res = self._m.model.align(enc, self._prompt, [flat], n_frames)
+        pairs = res[0].alignments
+        if not pairs:
+            return []
+        text_idx = np.array([p[0] for p in pairs])
+        time_idx = np.array([p[1] for p in pairs])
+        jumps = np.pad(np.diff(text_idx), (1, 0), constant_values=1).astype(bool)
+        jump_times = time_idx[jumps] * 0.02  # one encoder frame = 20 ms
+        bounds = np.cumsum([0] + [len(ts) for ts in per_digit])
+        if jump_times.size < bounds[-1] + 1:
+            jump_times = np.pad(jump_times, (0, bounds[-1] + 1 - jump_times.size), mode="edge")
+        return [
+            (float(jump_times[a]), float(jump_times[b]))
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+
+    def _rescore_end(
+        self, enc: Any, digits: str, clp: npt.NDArray[np.float64], fs: ForcedScore
+    ) -> ForcedScore:
+        """Score the likeliest insertion after the last digit as a whole string.
+
+        After the last digit, the next-token step alone compares the end with a digit that would
+        still have to be followed by the end; Whisper keeps some hope of more digits after any
+        string. So the best extra digit d is decoded too, and the end is judged against
+        P(d) * P(end | ... d), the insertion's own probability.
+        """
+        last = clp[-1]
+        d = int(np.argmax(last[:END]))
+        clp2, _, _ = self.score_encoded(enc, digits + str(d))
+        insertion = float(last[d] + clp2[-1][END])
+        end_margin = float(last[END] - insertion)
+        margins = (*fs.margins[:-1], end_margin)
+        return dataclasses.replace(fs, margins=margins, margin=min(margins))
+
+    def verify(self, audio: npt.NDArray[np.float32], digits: str) -> SpeechResult:
+        if not digits or not digits.isascii() or not digits.isdigit():
+            raise ValueError(f"challenge must be a non-empty string of digits, got {digits!r}")
+        x = np.ascontiguousarray(audio, dtype=np.float32).ravel()
+        t: dict[str, float] = {}
+        t0 = time.perf_counter()
+        vad = voice_activity(x, RATE)
+        t["vad"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        enc, n_frames = self.encode(x)
+        t["encode"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        clp, per_digit, _token_lp = self.score_encoded(enc, digits)
+        fs = forced_margin(clp, digits)
+        if fs.margins[-1] < self._margin:
+            fs = self._rescore_end(enc, digits, clp, fs)
+        t["score"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        text = self.transcribe_encoded(enc)
+        runs = digit_runs(text, self._lang)
+        t["transcribe"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        # alignment over the audio's own frames (10 ms mel hop), not the silence padding
+        windows = self.align_encoded(enc, per_digit, min(n_frames, max(2, x.size // 160)))
+        t["align"] = time.perf_counter() - t0
+        accepted = fs.margin >= self._margin  # False for NaN
+        # The forced pass is the verdict. When it accepts, the expected string beat every
+        # one-digit alternative, so it is the best reading; else report the free transcript.
+        heard = digits if accepted else "".join(runs)
+        conf = float(np.exp(np.mean(np.log(np.maximum(fs.probs, 1e-12)))))
+        hearing = Hearing(
+            digits_heard=heard,
+            accepted=accepted,
+            windows=tuple(windows),
+            digit_conf=tuple(round(p, 4) for p in fs.probs[:-1]),
+            confidence=conf,
+            margin=fs.margin,
+            scores=(Score(name="speech_margin", value=fs.margin, threshold=self._margin),),
+        )
+        return assemble(
+            hearing,
+            vad,
+            digits,
+            backend=self.backend,
+            min_speech_s=self._min_speech_s,
+            timings_s=t,
+        )
