@@ -57,6 +57,7 @@ def encode_clip(
     channels: int = 2,
     rotation_cw: int = 0,
     options: dict[str, str] | None = None,
+    video_options: dict[str, str] | None = None,
 ) -> None:
     """Mux BGR ``frames`` and mono ``audio`` (duplicated to ``channels``) into a container."""
     target = out if not isinstance(out, str | os.PathLike) else str(out)
@@ -70,11 +71,13 @@ def encode_clip(
                 v.options = {"preset": "ultrafast", "crf": "18"}
             elif vcodec == "libx265":
                 v.options = {"preset": "ultrafast", "x265-params": "log-level=none"}
-            elif vcodec == "libvpx":
+            elif vcodec in ("libvpx", "libvpx-vp9"):
                 v.bit_rate = 2_000_000
                 v.options = {"deadline": "realtime", "cpu-used": "8"}
             elif vcodec in ("mpeg4", "mpeg1video", "mpeg2video"):
                 v.bit_rate = 2_000_000
+            if video_options:
+                v.options = {**v.options, **video_options}
             if rotation_cw:
                 v.set_display_rotation(-rotation_cw)  # PyAV's angle is counter-clockwise
         if audio is not None:
@@ -160,6 +163,7 @@ CASES = [
     # (id, format, video codec, audio codec, audio rate, expected container, expected codecs)
     ("mp4-h264-aac", "mp4", "libx264", "aac", 48_000, "mp4", ("h264", "aac")),
     ("webm-vp8-opus", "webm", "libvpx", "libopus", 48_000, "webm", ("vp8", "opus")),
+    ("webm-vp9-opus", "webm", "libvpx-vp9", "libopus", 48_000, "webm", ("vp9", "opus")),
     ("mov-h264-aac", "mov", "libx264", "aac", 44_100, "mov", ("h264", "aac")),
     ("mp4-hevc-aac", "mp4", "libx265", "aac", 48_000, "mp4", ("hevc", "aac")),
     ("avi-mpeg4-mp3", "avi", "mpeg4", "libmp3lame", 44_100, "avi", ("mpeg4", "mp3")),
@@ -405,3 +409,23 @@ def test_folder_default_fps_is_25(tmp_path: Path) -> None:
     clip = open_clip(folder, target_fps=None)
     assert clip.info.fps == 25.0
     np.testing.assert_allclose(clip.timestamps, np.arange(30) / 25)
+
+
+def test_h264_with_b_frames_keeps_presentation_order(tmp_path: Path) -> None:
+    """Phones encode with B-frames (decode order != display order); frames and timestamps must
+    come back in display order, and sampling must pick by display time."""
+    frames, audio48, _ = _source()
+    path = tmp_path / "bframes.mp4"
+    encode_clip(path, frames, audio48, video_options={"preset": "veryfast", "bf": "3"})
+    with av.open(str(path)) as c:
+        packets = [(p.pts, p.dts) for p in c.demux(video=0) if p.pts is not None]
+    pts = [p for p, _ in packets]
+    dts = [d for _, d in packets]
+    assert pts != sorted(pts), "the clip should have reordered (B) frames"
+    assert dts == sorted(dts)
+    clip = open_clip(path, target_fps=None)
+    np.testing.assert_allclose(clip.timestamps, np.arange(N) / 25, atol=2e-3)
+    assert min(psnr(a, b) for a, b in zip(clip.frames, frames, strict=True)) > 28
+    sampled = open_clip(path, target_fps=5.0)
+    np.testing.assert_allclose(sampled.timestamps, np.arange(0, N, 5) / 25, atol=2e-3)
+    np.testing.assert_array_equal(sampled.frames, clip.frames[::5])
