@@ -35,7 +35,7 @@ import math
 import shutil
 import subprocess
 import wave
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ __all__ = [
     "generate",
     "grid_clips",
     "grid_digit",
+    "issue_for_digits",
     "load_cases",
     "talking_head",
 ]
@@ -535,7 +536,7 @@ def generate(
     out_dir: str | Path,
     shared: str | Path,
     *,
-    digits: str,
+    digits: str | Mapping[str, str],
     seed: int = 0,
     families: Iterable[str] = FAMILIES,
     size: tuple[int, int] = (640, 480),
@@ -543,9 +544,10 @@ def generate(
 ) -> list[FixtureCase]:
     """Write fixture clips, reference photos and sidecars into ``out_dir``; return the cases.
 
-    ``digits`` is the challenge for the synthetic clips (issue it first, then generate). GRID
-    cases use each clip's own digit. ``grid_pairs``: how many (face, other) GRID pairs per
-    pairwise family (other_person, dubbed); None = every ordered pair.
+    ``digits`` is the challenge for the synthetic clips (issue it first, then generate), or a
+    mapping from family to challenge digits (tokens are single-use, so each certified case needs
+    its own challenge). GRID cases use each clip's own digit. ``grid_pairs``: how many
+    (face, other) GRID pairs per pairwise family (other_person, dubbed); None = every ordered pair.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -666,69 +668,87 @@ def generate(
     ]
     if synth:
         photo = cv2.imread(str(faces / _SYNTH_PHOTO))
+        if photo is None:
+            raise FileNotFoundError(f"face photo {faces / _SYNTH_PHOTO} not found")
         ref = out / "ref_synthetic.jpg"
         shutil.copyfile(faces / _SYNTH_REFERENCE, ref)
-        speech = espeak_digits(digits)
         lead, tail = 0.6, 1.6
-        dur = lead + speech.size / RATE + tail
-        audio = _pad(speech, lead, dur)
-        common = dict(clip="", reference=str(ref), digits=digits, subject_id="synthetic-subject")
-        base_scene = _Scene(size=size)
-        genuine_frames: list[U8] | None = None
+        scene = _Scene(size=size)
+        made: dict[str, tuple[F32, F32, float, list[U8]]] = {}
 
-        def genuine() -> list[U8]:
-            nonlocal genuine_frames
-            if genuine_frames is None:
-                genuine_frames = talking_head(photo, audio, dur, seed=seed, scene=base_scene)
-            return genuine_frames
+        def genuine(d: str) -> tuple[F32, F32, float, list[U8]]:
+            """(speech, padded audio, duration, frames) of the genuine clip reading ``d``."""
+            if d not in made:
+                speech = espeak_digits(d)
+                dur = lead + speech.size / RATE + tail
+                audio = _pad(speech, lead, dur)
+                frames = talking_head(photo, audio, dur, seed=seed, scene=scene)
+                made[d] = (speech, audio, dur, frames)
+            return made[d]
 
         def synth_case(
-            fam: str, frames: list[U8], aud: F32, verdict: str, reasons: tuple[str, ...], notes: str
-        ) -> None:
-            name = f"{fam}_en_{len(digits)}digits"
-            clip = encode_mp4(out / f"{name}.mp4", frames, base_scene.fps, aud)
+            fam: str, d: str, frames: list[U8], aud: F32, verdict: str, reasons: tuple[str, ...],
+            notes: str,
+        ) -> None:  # fmt: skip
+            name = f"{fam}_en_{len(d)}digits"
+            clip = encode_mp4(out / f"{name}.mp4", frames, scene.fps, aud)
             add(
                 FixtureCase(
                     name=name,
                     family=fam,
                     attack=fam != "genuine_synthetic",
-                    **{**common, "clip": str(clip)},
+                    clip=str(clip),
+                    reference=str(ref),
+                    digits=d,
+                    subject_id="synthetic-subject",
                     expected_verdict=verdict,
                     expected_reasons=reasons,
                     notes=notes,
                 )
             )
 
+        def dig(fam: str) -> str:
+            return digits if isinstance(digits, str) else digits[fam]
+
         if "genuine_synthetic" in fams:
+            d = dig("genuine_synthetic")
+            _, audio, _, frames = genuine(d)
             synth_case(
                 "genuine_synthetic",
-                genuine(),
+                d,
+                frames,
                 audio,
                 "PASS",
                 (),
                 "photo with the mouth warped in time with espeak-ng; head motion; noise",
             )
         if "wrong_digits" in fams:
-            wrong = _other_digits(digits, rng)
-            sp = _pad(espeak_digits(wrong), lead, dur)
-            frames = talking_head(photo, sp, dur, seed=seed, scene=base_scene)
+            d = dig("wrong_digits")
+            wrong = _other_digits(d, rng)
+            _, audio, _, frames = genuine(wrong)
             synth_case(
-                "wrong_digits", frames, sp, "FAIL", ("CHALLENGE_MISMATCH",), f"reads {wrong}"
+                "wrong_digits", d, frames, audio, "FAIL", ("CHALLENGE_MISMATCH",), f"reads {wrong}"
             )
         if "audio_shift" in fams:
+            d = dig("audio_shift")
+            speech, _, dur, frames = genuine(d)
             synth_case(
                 "audio_shift",
-                genuine(),
+                d,
+                frames,
                 _pad(speech, lead + 1.0, dur),
                 "FAIL",
                 ("LIP_SYNC_MISMATCH",),
                 "the genuine clip with its audio 1 s late",
             )
         if "still_photo" in fams:
+            d = dig("still_photo")
+            _, audio, dur, _ = genuine(d)
             sc = _Scene(size=size, mouth=False, head_motion=False, planar=True)
             frames = talking_head(photo, audio, dur, seed=seed, scene=sc)
             synth_case(
                 "still_photo",
+                d,
                 frames,
                 audio,
                 "FAIL",
@@ -736,10 +756,13 @@ def generate(
                 "the right audio over a still photo held up by hand",
             )
         if "second_face" in fams:
+            d = dig("second_face")
+            _, audio, dur, _ = genuine(d)
             sc = _Scene(size=size, intruder=cv2.imread(str(faces / _INTRUDER_PHOTO)))
             frames = talking_head(photo, audio, dur, seed=seed, scene=sc)
             synth_case(
                 "second_face",
+                d,
                 frames,
                 audio,
                 "FAIL",
@@ -747,10 +770,13 @@ def generate(
                 "another face slides in from the right at 45% of the clip",
             )
         if "face_leaves" in fams:
+            d = dig("face_leaves")
+            _, audio, dur, _ = genuine(d)
             sc = _Scene(size=size, leave=(0.35, 0.75))
             frames = talking_head(photo, audio, dur, seed=seed, scene=sc)
             synth_case(
                 "face_leaves",
+                d,
                 frames,
                 audio,
                 "RETRY",
@@ -758,12 +784,35 @@ def generate(
                 "the head slides out of frame for 40% of the clip",
             )
         if "screen_replay" in fams:
+            d = dig("screen_replay")
+            _, audio, _, frames = genuine(d)
             synth_case(
                 "screen_replay",
-                screen_replay(genuine(), seed=seed),
+                d,
+                screen_replay(frames, seed=seed),
                 audio,
                 "FAIL",
                 ("SPOOF_SUSPECTED",),
                 "the genuine clip filmed off an LCD screen",
             )
     return cases
+
+
+def issue_for_digits(
+    authority: Any, subject_id: str, digits: str, *, max_tries: int = 200_000
+) -> Any:
+    """A real challenge from ``authority`` whose digits are ``digits`` (for recorded fixtures).
+
+    ``ChallengeAuthority`` draws digits from the OS CSPRNG and offers no way to choose them (as it
+    should); a fixture recorded in advance needs a token for its digits, so this issues
+    challenges until one matches: ~10 tries for 1 digit, ~10**4 for 4. Longer strings are refused.
+    """
+    if not digits.isdigit() or len(digits) > 4:
+        raise ValueError(
+            "issue_for_digits works for 1 to 4 digits; generate the clip after issuing"
+        )
+    for _ in range(max_tries):
+        ch = authority.issue(subject_id, length=len(digits))
+        if ch.digits == digits:
+            return ch
+    raise RuntimeError(f"no challenge with digits {digits!r} after {max_tries} tries")
