@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 
 from liveness.challenge import ChallengeAuthority
-from liveness.cli import EXIT_OK, load_config
+from liveness.cli import EXIT_OK, EXIT_USAGE, load_config
 from liveness.config import ChallengeConfig
 
 
@@ -63,7 +63,11 @@ def _iso(t: float) -> str:
 
 def _new(args: argparse.Namespace) -> int:
     auth, _ = _authority(args)
-    c = auth.issue(args.subject, length=args.length)
+    try:
+        c = auth.issue(args.subject, length=args.length)
+    except ValueError as exc:  # e.g. an empty or over-long subject id
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.json:
         print(json.dumps({**c.to_dict(), "algorithm": auth.algorithm, "key_id": auth.key_id}))
     else:

@@ -77,3 +77,8 @@ def test_length_out_of_range_is_a_usage_error(env_key: str, length: str) -> None
     with pytest.raises(SystemExit) as exc:
         main(["challenge", "new", "--subject", "a", "--length", length])
     assert exc.value.code == EXIT_USAGE
+
+
+def test_empty_subject_is_a_usage_error(env_key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "challenge", "new", "--subject", "  ")
+    assert code == EXIT_USAGE and "subject_id" in err
