@@ -39,7 +39,13 @@ class Source:
             return io.BytesIO(self.data)
         if self.path is None:  # resolve() never builds this; keeps the type checker honest
             raise ValueError("Source has neither path nor data")
-        return open(self.path, "rb")  # noqa: SIM115 - the caller closes it
+        try:
+            return open(self.path, "rb")  # noqa: SIM115 - the caller closes it
+        except OSError as exc:  # permission denied, removed since resolve(), ...
+            raise MediaNotFoundError(
+                f"{self.path} cannot be opened: {exc.strerror or exc}",
+                hint="Check the file exists and the service may read it.",
+            ) from None
 
     def head(self, n: int = 64) -> bytes:
         if self.data is not None:
