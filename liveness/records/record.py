@@ -193,10 +193,18 @@ class CertRecord:
     def from_jws(cls, jws: str) -> CertRecord:
         """Parse (without verifying the signature: use ``verify_records`` for that)."""
         try:
-            h, _, _ = jws.split(".")
+            h, b, _ = jws.split(".")
             header = json.loads(b64url_decode(h))
-            body = b64url_decode(jws.split(".")[1])
-            p = json.loads(body)
+            body = b64url_decode(b)
+            return cls.from_payload(
+                json.loads(body), hashlib.sha256(body).hexdigest(), str(header["kid"]), jws
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise RecordError(f"not a certification record JWS: {exc}") from None
+
+    @classmethod
+    def from_payload(cls, p: dict[str, Any], digest: str, kid: str, jws: str) -> CertRecord:
+        try:
             return cls(
                 seq=int(p["seq"]),
                 record_id=str(p["record_id"]),
@@ -214,8 +222,8 @@ class CertRecord:
                 issued_at=int(p["issued_at"]),
                 valid_until=None if p["valid_until"] is None else int(p["valid_until"]),
                 prev_hash=p["prev_hash"],
-                hash=hashlib.sha256(body).hexdigest(),
-                kid=str(header["kid"]),
+                hash=digest,
+                kid=kid,
                 jws=jws,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -163,7 +163,7 @@ class RecordStore:
                         jws,
                     )
                 )
-                out.append(CertRecord.from_jws(jws))
+                out.append(CertRecord.from_payload(payload, digest, keys.kid, jws))
                 prev = digest
             conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return out
