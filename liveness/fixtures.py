@@ -281,10 +281,10 @@ def _detect_one(image: U8) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
 
 @dataclass(frozen=True, slots=True)
 class _Head:
-    layer: U8  # the head, cropped from the photo and scaled into canvas pixels
-    mask: F32  # feathered ellipse, same size, 0..1
+    layer: U8  # the head and shoulders, cropped from the photo and scaled into canvas pixels
+    mask: F32  # feathered ellipse over the face and hair (the part that moves), 0..1
+    body: F32  # feathered mask of the neck and shoulders (they stay put while the head moves)
     landmarks: F32  # in layer coordinates
-    origin: tuple[float, float]  # where the layer's top-left sits on the canvas
 
 
 def _head(photo: U8, box: F32, lms: F32, face_h: float) -> _Head:
@@ -299,10 +299,17 @@ def _head(photo: U8, box: F32, lms: F32, face_h: float) -> _Head:
     crop = src[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
     layer = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     h, w = layer.shape[:2]
+    fb = (np.asarray(box, np.float32) - [x0, y0, x0, y0]) * scale
+    fw, fh = float(fb[2] - fb[0]), float(fb[3] - fb[1])
+    fcx, fcy = float(fb[0] + fb[2]) / 2, float(fb[1] + fb[3]) / 2
     mask = np.zeros((h, w), np.float32)
-    cv2.ellipse(mask, (w // 2, int(h * 0.47)), (int(w * 0.42), int(h * 0.47)), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, w * 0.03))
-    return _Head(layer, mask, (lms - [x0, y0]) * scale, (0.0, 0.0))
+    cv2.ellipse(mask, (int(fcx), int(fcy - 0.08 * fh)), (int(0.66 * fw), int(0.78 * fh)), 0, 0,
+                360, 1.0, -1)  # fmt: skip
+    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, fw * 0.04))
+    body = np.zeros((h, w), np.float32)
+    cv2.ellipse(body, (w // 2, h), (int(w * 0.5), int(h - fcy - 0.2 * fh)), 0, 180, 360, 1.0, -1)
+    body = cv2.GaussianBlur(body, (0, 0), max(1.0, fw * 0.04))
+    return _Head(layer, mask, body, (lms - [x0, y0]) * scale)
 
 
 def _background(h: int, w: int, rng: np.random.Generator) -> U8:
@@ -411,6 +418,8 @@ def talking_head(
     lh, lw = head.layer.shape[:2]
     bg = _background(h, w, rng)
     base_x, base_y = (w - lw) / 2, (h - lh) / 2 + 0.04 * h
+    # neck and shoulders are part of the still scene: a real head moves against its body and room
+    _paste(bg, head.layer, head.body, np.array([[1, 0, base_x], [0, 1, base_y]], np.float64))
     openness = (
         openness_from_audio(mouth_audio if mouth_audio is not None else audio, times)
         if sc.mouth
