@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
         action="store_true",
         help="check every link but only the newest signature (faster; see docs/records.md)",
     )
+    v.add_argument(
+        "--jobs", type=int, default=1, help="check signatures in N worker processes (default 1)"
+    )
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=_verify)
 

@@ -253,6 +253,7 @@ class RecordStore:
         keep_hashes: bool = False,
         every_signature: bool = True,
         checkpoint: TreeHead | None = None,
+        jobs: int = 1,
     ) -> VerifyReport:
         """Check every signature and the whole chain against ``jwks`` (default: the store's
         own keys, which only proves self-consistency; pass the published JWKS to trust it).
@@ -274,6 +275,7 @@ class RecordStore:
             keep_hashes=keep_hashes,
             every_signature=every_signature,
             checkpoint=checkpoint,
+            jobs=jobs,
         )
 
     # --- Merkle tree ------------------------------------------------------------------------

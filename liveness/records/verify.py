@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from liveness.errors import RecordError, RecordIntegrityError
+from liveness.records._sigpool import ParallelSignatures
 from liveness.records.canonical import canonical_json, parse_canonical
 from liveness.records.keys import PublicKey, b64url_decode
 from liveness.records.merkle import TreeHead, leaf_hash, merkle_root
@@ -135,6 +136,7 @@ def verify_records(
     every_signature: bool = True,
     standalone: bool = False,
     checkpoint: TreeHead | None = None,
+    jobs: int = 1,
 ) -> VerifyReport:
     """Verify an ordered chain of compact JWS records against trusted public keys.
 
@@ -152,7 +154,11 @@ def verify_records(
     ``standalone=True`` checks records one by one, not as a chain (one record from a proof).
     ``checkpoint`` is a verified signed tree head the chain must extend: its first
     ``tree_size`` records must have that Merkle root, which catches a truncated store.
+    ``jobs > 1`` checks the signatures in that many worker processes (same result, less time
+    on a machine with free cores).
     """
+    pool = ParallelSignatures(dict(keys), jobs) if jobs > 1 and every_signature else None
+    sig_info: dict[int, tuple[Any, Any, str]] = {}
     if checkpoint is not None:
         keep_hashes = True
     t0 = time.perf_counter()
@@ -222,7 +228,11 @@ def verify_records(
             fail(kind, msg, rid, seq)
         elif key is not None and (
             len(sig) != 64
-            or (every_signature and not key.verify(sig, (hseg + "." + pseg).encode("ascii")))
+            or (
+                every_signature
+                and pool is None
+                and not key.verify(sig, (hseg + "." + pseg).encode("ascii"))
+            )
         ):
             fail("signature", f"the Ed25519 signature does not verify with key {key.kid}", rid, seq)
         elif not isinstance(payload, dict) or key is None:
@@ -241,6 +251,9 @@ def verify_records(
                 bad = _check_index(index, payload, digest)
                 if bad is not None:
                     fail("index_mismatch", bad, rid, seq)
+        if pool is not None and key is not None and herr is None and len(sig) == 64:
+            pool.add(n, key.kid, (hseg + "." + pseg).encode("ascii"), sig)
+            sig_info[n] = (rid, seq, key.kid)
         last_signed = (key, sig, hseg, pseg, rid, seq) if key is not None else None
         prev_hash = digest
         expected_seq = (
@@ -248,6 +261,14 @@ def verify_records(
         ) + 1
         if keep_hashes:
             hashes.append(digest)
+    if pool is not None:
+        for pos in pool.failures():
+            rid, seq, kid = sig_info[pos]
+            fail(
+                "signature", f"the Ed25519 signature does not verify with key {kid}", rid, seq, pos
+            )
+        errors.sort(key=lambda e: (e.position, e.kind != "signature"))
+        del errors[MAX_ERRORS:]
     if not every_signature and last_signed is not None:
         key, sig, hseg, pseg, rid, seq = last_signed
         if not key.verify(sig, (hseg + "." + pseg).encode("ascii")):
@@ -350,6 +371,7 @@ def verify_path(
     every_signature: bool = True,
     keep_hashes: bool = False,
     checkpoint: TreeHead | None = None,
+    jobs: int = 1,
 ) -> VerifyReport:
     """Verify a record store (SQLite file) or an export (JSONL of JWS), chosen by content."""
     if is_sqlite(path):
@@ -362,6 +384,7 @@ def verify_path(
                 every_signature=every_signature,
                 keep_hashes=keep_hashes,
                 checkpoint=checkpoint,
+                jobs=jobs,
             )
         finally:
             store.close()
@@ -371,4 +394,5 @@ def verify_path(
         every_signature=every_signature,
         keep_hashes=keep_hashes,
         checkpoint=checkpoint,
+        jobs=jobs,
     )

@@ -209,3 +209,20 @@ def test_verify_path_reads_db_and_jsonl(
     rep = verify_path(export, keys.public_keys())
     assert rep.first_error is not None and rep.first_error.kind == "malformed"
     assert rep.first_error.position == 2
+
+
+def test_parallel_signature_checks_give_the_same_report(tmp_path: Path) -> None:
+    keys = SigningKeys.generate()
+    store = RecordStore.open(tmp_path / "r.db", keys)
+    store.append_many([decision(f"s{i}") for i in range(2500)])  # more than one worker chunk
+    lines = list(store.iter_jws())
+    assert store.verify(keys.public_jwks(), jobs=2).ok
+    # a bad signature deep in the chain, and a content edit earlier
+    h, p, s = lines[2100].split(".")
+    lines[2100] = f"{h}.{p}.{s[:10]}{'A' if s[10] != 'A' else 'B'}{s[11:]}"
+    del lines[700]
+    serial = verify_records(lines, keys.public_keys())
+    parallel = verify_records(lines, keys.public_keys(), jobs=2)
+    assert [e.to_dict() for e in parallel.errors] == [e.to_dict() for e in serial.errors]
+    assert [e.kind for e in serial.errors] == ["sequence", "signature"]
+    assert serial.errors[1].position == 2100
