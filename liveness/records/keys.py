@@ -208,7 +208,10 @@ class SigningKeys:
 
     @classmethod
     def from_env(
-        cls, var: str = "LIVENESS_SIGNING_KEY", *, known: dict[str, Any] | None = None
+        cls,
+        var: str = "LIVENESS_SIGNING_KEY",
+        *,
+        known: dict[str, Any] | str | os.PathLike[str] | None = None,
     ) -> SigningKeys:
         """Load the active key from an environment variable: PEM text, or the base64(url) of
         the 32-byte raw private key."""
