@@ -6,6 +6,7 @@ See docs/records.md for the record format, the canonical form, key rotation and 
 from liveness.records.canonical import canonical_json
 from liveness.records.keys import PublicKey, SigningKeys, load_jwks
 from liveness.records.limiter import AttemptLimiter, Lock
+from liveness.records.merkle import InclusionProof, TreeHead
 from liveness.records.record import CertRecord
 from liveness.records.store import RecordStore
 from liveness.records.verify import BrokenLink, VerifyReport, verify_records
@@ -14,10 +15,12 @@ __all__ = [
     "AttemptLimiter",
     "BrokenLink",
     "CertRecord",
+    "InclusionProof",
     "Lock",
     "PublicKey",
     "RecordStore",
     "SigningKeys",
+    "TreeHead",
     "VerifyReport",
     "canonical_json",
     "load_jwks",
