@@ -362,4 +362,5 @@ def _coerce(typ: Any, value: Any, name: str) -> Any:
         return float(value)
     if typ in (int, str, bool) and type(value) is typ:
         return value
-    raise ConfigError(f"config key {name!r}: expected {getattr(typ, '__name__', typ)}, got {value!r}")
+    expected = getattr(typ, "__name__", typ)
+    raise ConfigError(f"config key {name!r}: expected {expected}, got {value!r}")

@@ -41,7 +41,10 @@ class BuildReport:
 
 def _resolve(spec: str) -> Callable[[Path, BuildOptions], list[ModelEntry]]:
     mod, _, fn = spec.partition(":")
-    return getattr(importlib.import_module(mod), fn)  # type: ignore[no-any-return]
+    builder: Callable[[Path, BuildOptions], list[ModelEntry]] = getattr(
+        importlib.import_module(mod), fn
+    )
+    return builder
 
 
 def build_models(

@@ -67,7 +67,7 @@ def fetch_file(
     max_bytes: int = 2 << 30,
     timeout: float = 30.0,
 ) -> Path:
-    """Download ``url`` to ``dest`` atomically if its sha256 matches; else raise, leave dest alone."""
+    """Download ``url`` to ``dest`` atomically if its sha256 matches; else raise, dest untouched."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     h = hashlib.sha256()
@@ -79,7 +79,9 @@ def fetch_file(
                     while chunk := resp.read(1 << 20):
                         total += len(chunk)
                         if total > max_bytes:
-                            raise ModelError(f"download of {url} exceeds {max_bytes} bytes; refused")
+                            raise ModelError(
+                                f"download of {url} exceeds {max_bytes} bytes; refused"
+                            )
                         h.update(chunk)
                         f.write(chunk)
             except (urllib.error.URLError, OSError, TimeoutError) as exc:

@@ -167,7 +167,9 @@ def pinned_sha256(name: str) -> str | None:
     return str(value) if value else None
 
 
-def entry(name: str, cfg: ModelConfig | None = None, *, verify: bool = True) -> tuple[ModelEntry, Path]:
+def entry(
+    name: str, cfg: ModelConfig | None = None, *, verify: bool = True
+) -> tuple[ModelEntry, Path]:
     """The manifest entry and path of a built model, checked against its sha256."""
     directory = cache_dir(cfg)
     models = read_manifest(directory)
@@ -184,7 +186,8 @@ def entry(name: str, cfg: ModelConfig | None = None, *, verify: bool = True) -> 
         got = sha256_dir(path) if e.kind == "dir" else sha256_file(path)
         if got != e.sha256:
             raise ModelIntegrityError(
-                f"model {name!r} at {path} has sha256 {got[:16]}..., manifest says {e.sha256[:16]}..."
+                f"model {name!r} at {path} has sha256 {got[:16]}..., "
+                f"the manifest says {e.sha256[:16]}..."
             )
     return e, path
 
@@ -193,7 +196,9 @@ _sessions: dict[tuple[str, str, int, int], ort.InferenceSession] = {}
 _sessions_lock = threading.Lock()
 
 
-def load_session(name: str, cfg: ModelConfig | None = None) -> tuple[ort.InferenceSession, ModelEntry]:
+def load_session(
+    name: str, cfg: ModelConfig | None = None
+) -> tuple[ort.InferenceSession, ModelEntry]:
     """A verified ONNX Runtime session for a built model, created once per process and reused."""
     cfg = cfg or ModelConfig()
     e, path = entry(name, cfg)
@@ -220,4 +225,6 @@ def make_session(path: Path | bytes, cfg: ModelConfig | None = None) -> ort.Infe
         src = path if isinstance(path, bytes) else str(path)
         return ort.InferenceSession(src, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelError(f"cannot load ONNX model {path if not isinstance(path, bytes) else '<bytes>'}: {exc}") from None
+        raise ModelError(
+            f"cannot load ONNX model {path if not isinstance(path, bytes) else '<bytes>'}: {exc}"
+        ) from None
