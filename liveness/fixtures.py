@@ -22,8 +22,8 @@ dubbed                 a GRID face with another GRID clip's audio               
 second_face            a second face enters the genuine synthetic clip            MULTIPLE_FACES
 face_leaves            the face leaves the frame for ~40% of the clip             FACE_LOST (RETRY)
 screen_replay          the genuine synthetic clip re-displayed on a screen        SPOOF_SUSPECTED
-challenge_reused       a genuine clip certified a second time with one token      CHALLENGE_REUSED
-challenge_expired      a genuine clip with a token past its expiry                CHALLENGE_EXPIRED
+challenge_reused       the genuine synthetic clip certified twice with one token  CHALLENGE_REUSED
+challenge_expired      the genuine synthetic clip, token past its expiry          CHALLENGE_EXPIRED
 =====================  =========================================================  ==================
 """
 
@@ -183,7 +183,7 @@ def grid_clips(shared: Path) -> list[Path]:
 # -- speech ------------------------------------------------------------------------------------
 
 
-def espeak_digits(digits: str, *, voice: str = "en", wpm: int = 140, gap: int = 6) -> F32:
+def espeak_digits(digits: str, *, voice: str = "en", wpm: int = 140, gap: int = 10) -> F32:
     """``digits`` read aloud by espeak-ng, as float32 mono at 16 kHz."""
     exe = shutil.which("espeak-ng")
     if exe is None:
@@ -582,7 +582,7 @@ def generate(
             grid_refs[p.stem] = _write_jpeg(out / f"ref_grid_{p.stem}.jpg", frames[len(frames) - 3])
         return grid_refs[p.stem]
 
-    if "genuine_grid" in fams or "challenge_reused" in fams or "challenge_expired" in fams:
+    if "genuine_grid" in fams:
         for p in grids:
             if "genuine_grid" in fams:
                 add(
@@ -597,27 +597,6 @@ def generate(
                         expected_verdict="PASS",
                         expected_reasons=(),
                         notes="real talking head; reference from a later frame",
-                    )
-                )
-        first = grids[0]
-        for fam, mode, reason in (
-            ("challenge_reused", "reused", "CHALLENGE_REUSED"),
-            ("challenge_expired", "expired", "CHALLENGE_EXPIRED"),
-        ):
-            if fam in fams:
-                add(
-                    FixtureCase(
-                        name=f"{fam}_{first.stem}",
-                        family=fam,
-                        attack=True,
-                        clip=str(first),
-                        reference=str(grid_ref(first)),
-                        digits=grid_digit(first),
-                        subject_id=f"grid-{first.stem}",
-                        expected_verdict="FAIL",
-                        expected_reasons=(reason,),
-                        challenge=mode,
-                        notes="a genuine clip; the token is the attack",
                     )
                 )
 
@@ -673,6 +652,8 @@ def generate(
             "second_face",
             "face_leaves",
             "screen_replay",
+            "challenge_reused",
+            "challenge_expired",
         )
     ]
     if synth:
@@ -792,6 +773,23 @@ def generate(
                 ("FACE_LOST",),
                 "the head slides out of frame for 40% of the clip",
             )
+        for fam, mode, reason in (
+            ("challenge_reused", "reused", "CHALLENGE_REUSED"),
+            ("challenge_expired", "expired", "CHALLENGE_EXPIRED"),
+        ):
+            if fam in fams:
+                d = dig(fam)
+                _, audio, _, frames = genuine(d)
+                name = f"{fam}_en_{len(d)}digits"
+                clip = encode_mp4(out / f"{name}.mp4", frames, scene.fps, audio)
+                add(
+                    FixtureCase(
+                        name=name, family=fam, attack=True, clip=str(clip), reference=str(ref),
+                        digits=d, subject_id="synthetic-subject", expected_verdict="FAIL",
+                        expected_reasons=(reason,), challenge=mode,
+                        notes="a genuine clip; the token is the attack (first use passes)",
+                    )
+                )  # fmt: skip
         if "screen_replay" in fams:
             d = dig("screen_replay")
             _, audio, _, frames = genuine(d)
