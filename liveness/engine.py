@@ -15,9 +15,10 @@ threads. ``engine.certify(clip, reference_photo, challenge_token)`` returns a ``
    and the reference photo;
 3. the face stage (track, quality, match) in the calling thread while the speech stage (digits
    heard, when) runs in the engine's thread pool (onnxruntime and CTranslate2 release the GIL,
-   so the two overlap on two cores);
-4. passive anti-spoofing on the tracked faces, and the mouth-opening signal, still overlapping
-   the speech stage; then lip-sync against the speech envelope and the digit times;
+   so the two overlap on two cores); the reference photo is embedded in the pool while the clip
+   is decoded;
+4. passive anti-spoofing on the tracked faces in the pool while the mouth-opening signal is
+   measured here; then lip-sync against the speech envelope and the digit times;
 5. the decision policy (``liveness.checks.decide``); the record store, if attached, signs and
    appends the decision, and the limiter counts it.
 
@@ -226,52 +227,70 @@ class Engine:
             return self._rejected(exc, subject, decoded.nonce, timings, t_start)
         timings["challenge"] = time.perf_counter() - t
 
-        # 2. decode
+        # 2. decode; the enrolled photo's face is embedded in the pool meanwhile
         t = time.perf_counter()
-        clip_obj = self._decode_clip(clip)
         photo = self._decode_photo(reference_photo)
-        timings["decode"] = time.perf_counter() - t
-
-        # 3-4. face here, speech in the pool; passive and the mouth signal while speech runs
-        speech_future: Future[_Timed] = self._pool.submit(
-            _timed, self.speech.run, clip_obj.audio, clip_obj.audio_rate, challenge.digits
-        )
+        timings["decode_photo"] = time.perf_counter() - t
+        pending: list[Future[_Timed]] = []
         try:
-            face_t = _timed(self._face_run, clip_obj, photo)
+            ref_future = self._submit(pending, self.face.reference, photo)
+            t = time.perf_counter()
+            clip_obj = self._decode_clip(clip)
+            timings["decode"] = time.perf_counter() - t
+
+            # 3. speech in the pool, the face stage here
+            speech_future = self._submit(
+                pending, self.speech.run, clip_obj.audio, clip_obj.audio_rate, challenge.digits
+            )
+            ref_t = ref_future.result()
+            timings["face_reference"] = ref_t.seconds
+            face_t = _timed(self.face.run, clip_obj, ref_t.value)
             face_res: FaceStageResult = face_t.value
             timings["face"] = face_t.seconds
-            # passive and lip-sync judge a face tracked through the clip; without one the face
-            # stage's NO_FACE / FACE_LOST already asks for a retry, which never passes
+
+            # 4. passive in the pool, the mouth signal here; then lip-sync once speech is done.
+            # Passive and lip-sync judge a face tracked through the clip; without one the face
+            # stage's NO_FACE / FACE_LOST already asks for a retry, which never passes.
             tracked = not ({Reason.NO_FACE, Reason.FACE_LOST} & set(face_res.reasons))
-            passive_res: PassiveResult | None = None
-            if tracked:
-                p = _timed(self.passive.run, clip_obj.frames, clip_obj.timestamps, face_res.faces)
-                passive_res = p.value
-                timings["passive"] = p.seconds
+            passive_future = None
             mouth: npt.NDArray[np.float64] | None = None
             if tracked:
+                passive_future = self._submit(
+                    pending, self.passive.run, clip_obj.frames, clip_obj.timestamps,
+                    face_res.faces,
+                )  # fmt: skip
                 t = time.perf_counter()
                 lms = [f.landmarks if f is not None else None for f in face_res.faces]
                 mouth = mouth_signal(clip_obj.frames, lms)
                 timings["mouth"] = time.perf_counter() - t
+            speech_t = speech_future.result()
+            speech_res = speech_t.value
+            timings["speech"] = speech_t.seconds
+            sync_res: SyncResult | None = None
+            if (
+                mouth is not None
+                and speech_res.timings
+                and Reason.NO_SPEECH not in speech_res.reasons
+            ):
+                t = time.perf_counter()
+                sync_res = check_sync(
+                    mouth,
+                    clip_obj.timestamps,
+                    clip_obj.audio,
+                    clip_obj.audio_rate,
+                    speech_res.timings,
+                    self.cfg.sync,
+                )
+                timings["sync"] = time.perf_counter() - t
+            passive_res: PassiveResult | None = None
+            if passive_future is not None:
+                passive_t = passive_future.result()
+                passive_res = passive_t.value
+                timings["passive"] = passive_t.seconds
         finally:
-            speech_t = speech_future.result()  # never leave the pool task behind
-        speech_res = speech_t.value
-        timings["speech"] = speech_t.seconds
-
-        # lip-sync
-        sync_res: SyncResult | None = None
-        if mouth is not None and speech_res.timings and Reason.NO_SPEECH not in speech_res.reasons:
-            t = time.perf_counter()
-            sync_res = check_sync(
-                mouth,
-                clip_obj.timestamps,
-                clip_obj.audio,
-                clip_obj.audio_rate,
-                speech_res.timings,
-                self.cfg.sync,
-            )
-            timings["sync"] = time.perf_counter() - t
+            for f in pending:  # never leave a pool task running behind an error
+                if not f.cancel():
+                    f.exception()  # waits; an error here was already raised by .result()
 
         # 5. decide
         reasons: list[Reason] = [*face_res.reasons]
@@ -330,6 +349,13 @@ class Engine:
         return self._finish(decision, t_start, timings)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _submit(
+        self, pending: list[Future[_Timed]], fn: Callable[..., Any], *args: Any
+    ) -> Future[_Timed]:
+        f = self._pool.submit(_timed, fn, *args)
+        pending.append(f)
+        return f
 
     def _face_run(self, clip: Clip, photo: npt.NDArray[np.uint8]) -> FaceStageResult:
         ref = self.face.reference(photo)
