@@ -137,13 +137,37 @@ def _rebase(case: FixtureCase, base: Path) -> FixtureCase:
     return FixtureCase(**d)
 
 
-def load_cases(folder: str | Path) -> list[FixtureCase]:
-    """Every sidecar (``*.json``) in ``folder``, with paths resolved against it."""
+SHARED_PREFIX = "@shared/"  # a sidecar path inside ../shared/data (never copied into git)
+
+
+def load_cases(folder: str | Path, shared: str | Path | None = None) -> list[FixtureCase]:
+    """Every sidecar (``*.json``) in ``folder``, with paths resolved against it (and paths
+    starting with ``@shared/`` against the shared data folder, found if not given)."""
     base = Path(folder)
-    return [
-        FixtureCase.from_dict(json.loads(p.read_text(encoding="utf-8")), base)
-        for p in sorted(base.glob("*.json"))
-    ]
+    out = []
+    for p in sorted(base.glob("*.json")):
+        raw = json.loads(p.read_text(encoding="utf-8"))
+        for key in ("clip", "reference"):
+            if str(raw[key]).startswith(SHARED_PREFIX):
+                root = Path(shared) if shared is not None else find_shared_data(start=base)
+                raw[key] = str(root / raw[key][len(SHARED_PREFIX) :])
+        out.append(FixtureCase.from_dict(raw, base))
+    return out
+
+
+def _portable(case: FixtureCase, out: Path, shared: Path) -> FixtureCase:
+    """The case with paths relative to ``out`` or marked ``@shared/`` (for committed sidecars)."""
+
+    def rel(p: str) -> str:
+        q = Path(p).resolve()
+        if q.is_relative_to(shared.resolve()):
+            return SHARED_PREFIX + q.relative_to(shared.resolve()).as_posix()
+        return q.relative_to(out.resolve()).as_posix()
+
+    d = case.to_dict()
+    d["clip"], d["reference"] = rel(case.clip), rel(case.reference)
+    d["expected_reasons"] = tuple(d["expected_reasons"])
+    return FixtureCase(**d)
 
 
 # -- shared data -----------------------------------------------------------------------------
@@ -660,8 +684,7 @@ def generate(
         photo = cv2.imread(str(faces / _SYNTH_PHOTO))
         if photo is None:
             raise FileNotFoundError(f"face photo {faces / _SYNTH_PHOTO} not found")
-        ref = out / "ref_synthetic.jpg"
-        shutil.copyfile(faces / _SYNTH_REFERENCE, ref)
+        ref = faces / _SYNTH_REFERENCE
         lead, tail = 0.6, 1.6
         scene = _Scene(size=size)
         made: dict[str, tuple[F32, F32, float, list[U8]]] = {}
@@ -823,3 +846,33 @@ def issue_for_digits(
         if ch.digits == digits:
             return ch
     raise RuntimeError(f"no challenge with digits {digits!r} after {max_tries} tries")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m liveness.fixtures --out data/fixtures --digits F=1234 ...``: write fixtures
+    with portable sidecars (paths relative to the folder, shared data as ``@shared/...``)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m liveness.fixtures", description=main.__doc__)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--data", help="shared data folder (default: found from the cwd)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--digits", nargs="+", required=True, help="FAMILY=DIGITS, or DIGITS for all")
+    ap.add_argument("--grid-pairs", type=int, default=1)
+    args = ap.parse_args(argv)
+    fams = [f for f in args.families.split(",") if f]
+    if len(args.digits) == 1 and "=" not in args.digits[0]:
+        digits: str | dict[str, str] = args.digits[0]
+    else:
+        digits = dict(x.split("=", 1) for x in args.digits)
+    shared = find_shared_data(args.data)
+    out = Path(args.out)
+    for case in generate(out, shared, digits=digits, seed=args.seed, families=fams,
+                         grid_pairs=args.grid_pairs):  # fmt: skip
+        _portable(case, out, shared).write_sidecar(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

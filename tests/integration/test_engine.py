@@ -240,3 +240,14 @@ def test_concurrent_certifications_match_serial(engine, cases) -> None:  # type:
         assert got[:3] == want[:3], case.name
         if want[3] is not None:
             assert got[3] == pytest.approx(want[3], abs=1e-4)  # same models, same frames
+
+
+def test_committed_fixtures(engine) -> None:  # type: ignore[no-untyped-def]
+    """The small clips in data/fixtures/ give the verdict and reason their sidecars say."""
+    from tests.conftest import REPO, SHARED_DATA
+
+    committed = fixtures.load_cases(REPO / "data" / "fixtures", shared=SHARED_DATA)
+    assert len(committed) >= 7
+    for case in committed:
+        d = _certify(engine, case, _token(engine, case))
+        _assert_expected(case, d)

@@ -129,3 +129,21 @@ def test_find_shared_data(tmp_path: Path) -> None:
 def test_unknown_family_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown fixture families"):
         fixtures.generate(tmp_path, tmp_path, digits="1234", families=["nope"])
+
+
+def test_portable_sidecars_resolve_shared_paths(tmp_path: Path) -> None:
+    shared_dir = tmp_path / "shared"
+    (shared_dir / "faces").mkdir(parents=True)
+    out = tmp_path / "fx"
+    out.mkdir()
+    case = fixtures.FixtureCase(
+        name="c", family="genuine_synthetic", attack=False, clip=str(out / "c.mp4"),
+        reference=str(shared_dir / "faces" / "p.jpg"), digits="1234", subject_id="s",
+        expected_verdict="PASS", expected_reasons=(),
+    )  # fmt: skip
+    portable = fixtures._portable(case, out, shared_dir)
+    assert portable.clip == "c.mp4" and portable.reference == "@shared/faces/p.jpg"
+    portable.write_sidecar(out)
+    (loaded,) = fixtures.load_cases(out, shared=shared_dir)
+    assert loaded.reference == str(shared_dir / "faces" / "p.jpg")
+    assert loaded.clip == str((out / "c.mp4").resolve())
