@@ -14,6 +14,9 @@ The check passes when (1) the normalised cross-correlation of the two signals pe
 correlation at that peak reaches ``min_score``, and (3) the mouth moves during every spoken digit
 (range of the mouth signal inside each digit's time span, slightly widened, at least
 ``min_digit_motion``). Lag sign: positive means the sound comes *after* the mouth movement.
+
+A digit spoken while no face was tracked cannot be judged: when everything that could be seen
+was in sync, the result is FACE_LOST (ask for a retry) rather than LIP_SYNC_MISMATCH.
 """
 
 from __future__ import annotations
@@ -190,10 +193,19 @@ def check_sync(
     peak = float(corrs[k]) if usable else 0.0
 
     motion: list[float] = []
+    unseen = 0  # digits spoken while no face was visible: they cannot be judged
     for d in digit_timings:
-        sel = valid & (ts >= d.start - cfg.digit_pad_s) & (ts <= d.end + cfg.digit_pad_s)
-        motion.append(float(np.ptp(m[sel])) if int(sel.sum()) >= 2 else 0.0)
-    min_motion = min(motion) if motion else 0.0
+        near_t = (ts >= d.start - cfg.digit_pad_s) & (ts <= d.end + cfg.digit_pad_s)
+        sel = valid & near_t
+        if int(sel.sum()) >= 2:
+            motion.append(float(np.ptp(m[sel])))
+        elif int(near_t.sum()) >= 2:
+            unseen += 1
+            motion.append(float("nan"))
+        else:  # the clip has no frames there at all (speech outside the video)
+            motion.append(0.0)
+    judged = [v for v in motion if np.isfinite(v)]
+    min_motion = min(judged) if judged else 0.0
 
     scores = (
         Score(name="sync.correlation", value=score, threshold=cfg.min_score),
@@ -202,12 +214,20 @@ def check_sync(
     )
     # A peak elsewhere only disqualifies when it is clearly better than the best near-zero lag.
     lag_ok = abs(lag_s) <= cfg.max_lag_s or peak - score < cfg.lag_tolerance
-    passed = usable and bool(motion) and all(s.passed for s in (scores[0], scores[2])) and lag_ok
+    judged_ok = usable and bool(judged) and scores[0].passed and scores[2].passed and lag_ok
+    passed = judged_ok and unseen == 0
+    if passed:
+        reasons: tuple[Reason, ...] = ()
+    elif judged_ok:  # what could be seen was in sync; the face was away for some digits
+        reasons = (Reason.FACE_LOST,)
+    else:
+        reasons = (Reason.LIP_SYNC_MISMATCH,)
     details = {
         "frames_used": int(valid.sum()),
         "lag_s": round(lag_s, 3),
         "peak_correlation": round(peak, 4),
-        "digit_motion": [round(v, 4) for v in motion],
+        "digit_motion": [round(v, 4) if np.isfinite(v) else None for v in motion],
+        "digits_without_face": unseen,
     }
     return SyncResult(
         passed=passed,
@@ -215,7 +235,7 @@ def check_sync(
         lag_s=lag_s,
         peak_score=peak,
         digit_motion=tuple(motion),
-        reasons=() if passed else (Reason.LIP_SYNC_MISMATCH,),
+        reasons=reasons,
         scores=scores,
         details=details,
     )

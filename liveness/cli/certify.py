@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from liveness.cli import EXIT_NO, EXIT_OK, load_config
 from liveness.results import Decision, Verdict
@@ -30,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p.set_defaults(func=_certify)
 
 
-def print_decision(d: Decision, *, as_json: bool, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
+def print_decision(d: Decision, *, as_json: bool, out: TextIO | None = None) -> None:
+    """The decision for a person (or as JSON): verdict, reasons, digits heard, scores, timings."""
+    out = out or sys.stdout
     if as_json:
         print(json.dumps(d.to_dict(), indent=2, default=str), file=out)
         return

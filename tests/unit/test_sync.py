@@ -146,3 +146,14 @@ def test_mouth_opening_grows_with_the_open_mouth() -> None:
 def test_mouth_opening_nan_on_black_frame() -> None:
     _, lm = _drawn_face(0)
     assert np.isnan(mouth_opening(np.zeros((240, 240, 3), np.uint8), lm))
+
+
+def test_digit_spoken_while_the_face_was_away_asks_for_a_retry() -> None:
+    audio, gate = _utterance(0)
+    m, ts = _mouth(gate, 0)
+    digits = _digits_on(gate)
+    away = digits[len(digits) // 2]
+    m[(ts >= away.start - 0.2) & (ts <= away.end + 0.2)] = np.nan
+    r = check_sync(m, ts, audio, RATE, digits)
+    assert not r.passed and r.reasons == (Reason.FACE_LOST,)
+    assert r.details["digits_without_face"] == 1
