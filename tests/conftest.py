@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,9 +9,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
-# Built models live in the repo's own cache folder unless the caller says otherwise (CI builds
-# them there once with `liveness models build` before running the tests).
-os.environ.setdefault("LIVENESS_MODEL_DIR", str(REPO / ".cache" / "models"))
+# Models are read from the same cache as the CLI uses ($LIVENESS_MODEL_DIR, else the user's
+# cache dir), so `scripts/setup.sh` builds them once for the demo and the tests alike; a test
+# that needs a model group missing there builds it (see require_models).
 
 
 def shared(*parts: str) -> Path:
