@@ -88,7 +88,7 @@ def _align(
     m, _ = cv2.estimateAffinePartial2D(src, _TEMPLATE, method=cv2.LMEDS)
     if m is None:
         return None
-    return cv2.warpAffine(gray, m, (_CANVAS, _CANVAS), flags=cv2.INTER_LINEAR)
+    return np.asarray(cv2.warpAffine(gray, m, (_CANVAS, _CANVAS), flags=cv2.INTER_LINEAR), np.uint8)
 
 
 def mouth_opening(frame_bgr: NDArray[np.uint8], landmarks: NDArray[np.floating[Any]]) -> float:
@@ -96,7 +96,9 @@ def mouth_opening(frame_bgr: NDArray[np.uint8], landmarks: NDArray[np.floating[A
 
     Returns NaN when the landmarks cannot be aligned.
     """
-    gray = frame_bgr if frame_bgr.ndim == 2 else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+    gray = np.asarray(
+        frame_bgr if frame_bgr.ndim == 2 else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), np.uint8
+    )
     chip = _align(gray, landmarks)
     if chip is None:
         return float("nan")

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -251,3 +252,32 @@ def test_committed_fixtures(engine) -> None:  # type: ignore[no-untyped-def]
     for case in committed:
         d = _certify(engine, case, _token(engine, case))
         _assert_expected(case, d)
+
+
+def test_records_and_attempt_limit(engine, cases, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With a record store and limiter attached: every decision is signed and appended; after
+    ``max_failures`` failures the subject is refused without the clip being looked at."""
+    import dataclasses
+
+    from liveness.engine import Engine
+    from liveness.records import RecordStore, SigningKeys
+
+    rcfg = dataclasses.replace(Config().records, max_failures=2)
+    store = RecordStore.open(tmp_path / "records.db", SigningKeys.generate(), rcfg)
+    limited = Engine(
+        engine.cfg, challenges=engine.challenges, face=engine.face, passive=engine.passive,
+        speech=engine.speech, records=store, limiter=store.limiter(),
+    )  # fmt: skip
+    try:
+        case = cases["other_person"][0]  # a FAIL (FACE_MISMATCH) every time
+        verdicts = [_certify(limited, case, _token(engine, case)) for _ in range(2)]
+        assert all(d.verdict is Verdict.FAIL for d in verdicts)
+        token = _token(engine, case)
+        locked = _certify(limited, case, token)
+        assert locked.reasons == (Reason.TOO_MANY_ATTEMPTS,) and "face" not in locked.timings
+        history = store.history(case.subject_id)
+        assert len(history) == 3
+        assert store.verify().ok
+    finally:
+        limited.close()
+        store.close()
