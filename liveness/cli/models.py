@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     f.add_argument("name", help="what to fetch (e.g. antispoof, vosk-cn, vosk-en)")
     f.add_argument("--dest", type=Path, help="destination folder (default: the model cache)")
     f.add_argument("--base-url", help="mirror to download from instead of the upstream URL")
+    f.add_argument("--sha256", help="expected sha256 of a source with no known pin (vosk-cn/-en)")
     f.set_defaults(func=_fetch)
 
 
@@ -85,6 +86,6 @@ def _fetch(args: argparse.Namespace) -> int:
 
     cfg = load_config(args)
     dest = args.dest or (cache_dir(cfg.models) / "downloads")
-    for p in fetch(args.name, dest, base_url=args.base_url):
+    for p in fetch(args.name, dest, base_url=args.base_url, sha256=args.sha256):
         print(p)
     return EXIT_OK

@@ -21,7 +21,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from liveness.errors import ModelError, ModelIntegrityError
@@ -134,11 +134,40 @@ def _unpack(archive: Path, kind: str, dest: Path) -> None:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def fetch(name: str, dest_dir: Path, *, base_url: str | None = None) -> list[Path]:
+def _pinned(sources: list[FetchSource], sha256: str | None) -> list[FetchSource]:
+    """The sources with their sha256 pins; ``sha256`` (the user's ``--sha256``) supplies the pin
+    of a single-file source that has none, and never overrides a known one."""
+    if sha256 is not None:
+        sha256 = sha256.strip().lower()
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ModelError(f"--sha256 must be 64 hex digits, got {sha256!r}")
+        if len(sources) != 1:
+            raise ModelError(f"--sha256 names one file; {sources[0].name!r} has {len(sources)}")
+        known = sources[0].sha256
+        if known and known != sha256:
+            raise ModelIntegrityError(
+                f"--sha256 {sha256} differs from the pinned {known} for {sources[0].name!r}",
+                hint="Drop --sha256 to use the pinned release.",
+            )
+        return [replace(sources[0], sha256=sha256)]
+    for s in sources:
+        if not s.sha256:
+            raise ModelError(
+                f"{s.name!r} has no known sha256 pin ({s.url}); nothing was downloaded",
+                hint=f"Pass the archive's sha256: `liveness models fetch {s.name} --sha256 HEX`"
+                + (f" ({s.note})" if s.note else ""),
+            )
+    return sources
+
+
+def fetch(
+    name: str, dest_dir: Path, *, base_url: str | None = None, sha256: str | None = None
+) -> list[Path]:
     """Fetch every file of source ``name`` into ``dest_dir``.
 
     ``base_url`` replaces the scheme+host+path prefix up to the file name (for mirrors and tests):
-    the file name of each source URL is appended to it.
+    the file name of each source URL is appended to it. ``sha256`` pins a source that has no
+    known pin (see ``_pinned``); a source without any pin is refused before downloading.
     """
     sources = all_sources()
     if name not in sources:
@@ -146,7 +175,7 @@ def fetch(name: str, dest_dir: Path, *, base_url: str | None = None) -> list[Pat
             f"no fetchable model named {name!r}", hint=f"known: {', '.join(sorted(sources))}"
         )
     out: list[Path] = []
-    for s in sources[name]:
+    for s in _pinned(sources[name], sha256):
         url = s.url if base_url is None else base_url.rstrip("/") + "/" + s.url.rsplit("/", 1)[1]
         target = dest_dir / s.target
         if s.unpack:

