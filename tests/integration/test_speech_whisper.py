@@ -133,23 +133,53 @@ def test_grid_digit_time_matches_the_reference_alignment(stage: SpeechStage) -> 
     assert two.end > ref_start and two.start < ref_end
 
 
-def test_espeak_clean_strings_verified(stage: SpeechStage, tmp_path: Path) -> None:
+def fixture_reading(digits: str) -> tuple[np.ndarray, int]:
+    """``digits`` read as the engine's genuine synthetic fixtures read them (liveness.fixtures:
+    espeak-ng en, 140 wpm, 60 ms word gaps), with the fixtures' 0.6 s lead and 1.6 s tail."""
+    from liveness.fixtures import FixtureToolMissing, espeak_digits
+
+    try:
+        speech = espeak_digits(digits)
+    except FixtureToolMissing as exc:
+        pytest.skip(str(exc))
+    pad = np.zeros(16000 * 16 // 10, np.float32)
+    return np.concatenate([pad[: 16000 * 6 // 10], speech, pad]), 16000
+
+
+def test_espeak_clean_strings_verified(stage: SpeechStage) -> None:
+    from liveness.challenge import is_readable
+    from liveness.checks.speech import forced_margin, one_edit_variants
+    from liveness.inference.speech.whisper import WhisperVerifier
+
+    v = stage.verifier("en")
+    assert isinstance(v, WhisperVerifier)
     rng = np.random.default_rng(20240601)
-    ok = 0
-    n = 6
-    for _ in range(n):
+    challenges: list[str] = []
+    while len(challenges) < 10:  # as the engine issues them: no digit three times in a row
         d = "".join(rng.choice(list("0123456789"), 6))
-        audio, rate = espeak(" ".join(d), tmp_path)
+        if is_readable(d, 2):
+            challenges.append(d)
+    ok = 0
+    for d in challenges:
+        audio, rate = fixture_reading(d)
         r = stage.run(audio, rate, d, language="en")
         ok += r.satisfied
         if r.satisfied:
-            assert len(r.timings) == 6
-    # espeak-ng's voice is synthetic and clipped; see models/README.md for the measured rate
-    assert ok >= n // 2
+            assert [t.digit for t in r.timings] == list(d)
+        # a sample of one-digit substitutions, deletions and insertions is never accepted
+        enc, _ = v.encode(audio)
+        alts = one_edit_variants(d)
+        for alt in [alts[int(i)] for i in rng.choice(len(alts), 6, replace=False)]:
+            clp, _, _ = v.score_encoded(enc, alt)
+            assert forced_margin(clp, alt).margin < Config().speech.margin, (d, alt)
+    # measured 53/60 over three other seeds (/tmp/sp2/final.py --seed 11/12/13: 19, 17, 17) and
+    # 0/2400 one-edit false accepts; the misses are espeak's "nine" dropped by tiny.en.
+    # This seed: 10/10 when written; 8 leaves room for the machine's int8 kernels.
+    assert ok >= 8
 
 
-def test_espeak_wrong_digit_and_wrong_order_rejected(stage: SpeechStage, tmp_path: Path) -> None:
-    audio, rate = espeak("3 0 5 7 1 4", tmp_path)
+def test_espeak_wrong_digit_and_wrong_order_rejected(stage: SpeechStage) -> None:
+    audio, rate = fixture_reading("305714")
     for challenge in ("305774", "417503", "30571", "3057142"):
         r = stage.run(audio, rate, challenge, language="en")
         assert not r.satisfied, challenge
