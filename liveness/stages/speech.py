@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,9 @@ from liveness.config import Config, SpeechConfig
 from liveness.errors import ConfigError
 from liveness.inference.speech.base import SpeechResult, SpeechVerifier
 from liveness.results import DigitTiming, Reason, Score
+
+if TYPE_CHECKING:
+    from liveness.inference.speech.whisper import WhisperModel
 
 __all__ = ["DigitTiming", "Reason", "Score", "SpeechResult", "SpeechStage"]
 
@@ -132,11 +136,11 @@ class SpeechStage:
         return res
 
 
-_models: dict[tuple[str, str, int], object] = {}
+_models: dict[tuple[str, str, int], WhisperModel] = {}
 _models_lock = threading.Lock()
 
 
-def _whisper_model(cfg: Config, language: str):  # type: ignore[no-untyped-def]
+def _whisper_model(cfg: Config, language: str) -> WhisperModel:
     """A WhisperModel for the language, loaded once per process per (path, compute, threads)."""
     from liveness.inference.speech.whisper import WhisperModel
     from liveness.models import whisper as wm
