@@ -1,7 +1,8 @@
 """`liveness demo`: a real certification on sample data, start to finish.
 
 1. a challenge authority with a fresh random key issues a challenge;
-2. a sample clip that reads it: ``--source grid`` (default) picks a real GRID talking-head clip
+2. a sample clip that reads it (``--source auto``, the default: synthetic when espeak-ng is
+   installed, else GRID): ``--source grid`` picks a real GRID talking-head clip
    from the shared data and issues a 1-digit challenge until it equals a digit spoken in one of
    them (the clips are pre-recorded; a phone would record after seeing the challenge);
    ``--source synthetic`` issues a 6-digit challenge and makes a clip of a face photo reading it
@@ -29,7 +30,10 @@ from liveness.results import Verdict
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser("demo", help="issue a challenge, certify a sample clip, print the decision")
     p.add_argument("--data", help="the shared data folder (default: found from the cwd)")
-    p.add_argument("--source", choices=("grid", "synthetic"), default="grid")
+    p.add_argument(
+        "--source", choices=("auto", "grid", "synthetic"), default="auto",
+        help="auto (default): synthetic when espeak-ng is installed, else grid",
+    )  # fmt: skip
     p.add_argument("--clip", help="GRID clip name to use (e.g. bbaf2n); default: any that fits")
     p.add_argument("--seed", type=int, default=0, help="seed for the synthetic clip")
     p.add_argument("--keep", help="folder to keep the generated clip and reference in")
@@ -53,7 +57,12 @@ def _demo(args: argparse.Namespace) -> int:
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="liveness-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     log = sys.stderr
-    if args.source == "grid":
+    source = args.source
+    if source == "auto":
+        import shutil
+
+        source = "synthetic" if shutil.which("espeak-ng") else "grid"
+    if source == "grid":
         clips = fixtures.grid_clips(data)
         if args.clip:
             clips = [c for c in clips if c.stem == args.clip]

@@ -63,7 +63,7 @@ def test_certify_unreadable_clip_is_a_media_error(
 
 
 def test_demo_certifies_a_grid_clip(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["demo", "--data", str(SHARED_DATA), "--json"])
+    code = main(["demo", "--data", str(SHARED_DATA), "--source", "grid", "--json"])
     captured = capsys.readouterr()
     d = json.loads(captured.out)
     assert "challenge: read the digit" in captured.err
