@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import sys
 import tempfile
@@ -37,24 +36,13 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("LIVENESS_MODEL_DIR", str(REPO / ".cache" / "models"))
 
 from liveness import fixtures  # noqa: E402
 from liveness.challenge import ChallengeAuthority  # noqa: E402
 from liveness.config import ChallengeConfig, Config  # noqa: E402
 from liveness.results import Decision, Reason  # noqa: E402
 
-SYNTH = (
-    "genuine_synthetic",
-    "wrong_digits",
-    "audio_shift",
-    "still_photo",
-    "second_face",
-    "face_leaves",
-    "screen_replay",
-    "challenge_reused",
-    "challenge_expired",
-)
+SYNTH = fixtures.SYNTHETIC_FAMILIES
 
 
 TTL_S = 900.0

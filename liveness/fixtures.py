@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 __all__ = [
     "ATTACK_FAMILIES",
     "FAMILIES",
+    "SYNTHETIC_FAMILIES",
     "FixtureCase",
     "FixtureToolMissing",
     "encode_mp4",
@@ -78,6 +79,18 @@ ATTACK_FAMILIES = (
     "challenge_expired",
 )
 FAMILIES = BONA_FIDE_FAMILIES + ATTACK_FAMILIES
+# families made from a shared face photo animated to read the challenge (the rest come from GRID)
+SYNTHETIC_FAMILIES = (
+    "genuine_synthetic",
+    "wrong_digits",
+    "audio_shift",
+    "still_photo",
+    "second_face",
+    "face_leaves",
+    "screen_replay",
+    "challenge_reused",
+    "challenge_expired",
+)
 
 _GRID_WORD_DIGIT = {"z": "0"}
 _SYNTH_PHOTO = "obama_1.jpg"  # the face animated in the synthetic clips
@@ -685,22 +698,7 @@ def generate(
                 )
             )
 
-    synth = [
-        f
-        for f in fams
-        if f
-        in (
-            "genuine_synthetic",
-            "wrong_digits",
-            "audio_shift",
-            "still_photo",
-            "second_face",
-            "face_leaves",
-            "screen_replay",
-            "challenge_reused",
-            "challenge_expired",
-        )
-    ]
+    synth = [f for f in fams if f in SYNTHETIC_FAMILIES]
     if synth:
         photo = cv2.imread(str(faces / _SYNTH_PHOTO))
         if photo is None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,3 +49,39 @@ def require_models(*groups: str) -> None:
         msgs = "; ".join(f"{g}: {m}" for g, m in report.failed)
         pytest.fail(f"model build failed: {msgs}")
     _built.update(todo)
+
+
+class LocalServers:
+    """Static HTTP servers on 127.0.0.1 (port 0) for download tests; never another address.
+
+    ``serve(folder)`` starts one and returns its base URL; ``requests`` lists every path asked.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self._servers: list[http.server.ThreadingHTTPServer] = []
+
+    def __call__(self, folder: Path) -> str:
+        log = self.requests
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                log.append(self.path)
+
+        handler = functools.partial(Handler, directory=str(folder))
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self._servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}/"
+
+    def close(self) -> None:
+        for srv in self._servers:
+            srv.shutdown()
+            srv.server_close()
+
+
+@pytest.fixture()
+def serve() -> Iterator[LocalServers]:
+    servers = LocalServers()
+    yield servers
+    servers.close()

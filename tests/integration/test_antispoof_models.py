@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +19,7 @@ from liveness.inference.antispoof import AntiSpoof
 from liveness.models.fetch import fetch
 from liveness.models.minifasnet import FETCH_SOURCES, SPECS, convert
 from liveness.models.registry import pinned_sha256
-from tests.conftest import REPO, require_models, shared
+from tests.conftest import REPO, LocalServers, require_models, shared
 
 REFERENCE = json.loads((REPO / "tests/data/antispoof/reference.json").read_text())
 
@@ -107,33 +104,11 @@ def test_batch_equals_single(antispoof: AntiSpoof) -> None:
 # --- `models fetch antispoof` against local servers -------------------------------------------
 
 
-@pytest.fixture()
-def serve() -> Iterator[functools.partial[str]]:
-    servers: list[http.server.ThreadingHTTPServer] = []
-
-    def start(folder: Path) -> str:
-        handler = functools.partial(_QuietHandler, directory=str(folder))
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}/"
-
-    yield functools.partial(start)
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-
 def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def test_fetch_from_local_mirror(serve: functools.partial[str], tmp_path: Path) -> None:
+def test_fetch_from_local_mirror(serve: LocalServers, tmp_path: Path) -> None:
     url = serve(shared("antispoof"))
     dest = tmp_path / "weights"
     got = fetch("antispoof", dest, base_url=url)
@@ -143,7 +118,7 @@ def test_fetch_from_local_mirror(serve: functools.partial[str], tmp_path: Path) 
     assert sorted(p.name for p in dest.iterdir()) == sorted(s.target for s in FETCH_SOURCES)
 
 
-def test_fetch_refuses_altered_bytes(serve: functools.partial[str], tmp_path: Path) -> None:
+def test_fetch_refuses_altered_bytes(serve: LocalServers, tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
     for s in FETCH_SOURCES:
@@ -163,7 +138,7 @@ def test_fetch_refuses_altered_bytes(serve: functools.partial[str], tmp_path: Pa
     assert sorted(p.name for p in dest.iterdir()) == [first]  # no partial files left
 
 
-def test_fetch_cli(serve: functools.partial[str], tmp_path: Path) -> None:
+def test_fetch_cli(serve: LocalServers, tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "liveness", "models", "fetch", "antispoof"]
     ok = subprocess.run(
         [*cli, "--dest", str(tmp_path / "ok"), "--base-url", serve(shared("antispoof"))],

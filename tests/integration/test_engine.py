@@ -27,17 +27,7 @@ from tests.conftest import require_models, shared
 
 pytestmark = pytest.mark.slow
 
-SYNTH = (
-    "genuine_synthetic",
-    "wrong_digits",
-    "audio_shift",
-    "still_photo",
-    "second_face",
-    "face_leaves",
-    "screen_replay",
-    "challenge_reused",
-    "challenge_expired",
-)
+SYNTH = fixtures.SYNTHETIC_FAMILIES
 
 
 class _Clock:

@@ -6,48 +6,21 @@ download must match it byte for byte, and a mismatch leaves the destination as i
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import os
 import subprocess
 import sys
-import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from liveness.errors import ModelError, ModelIntegrityError
 from liveness.models.fetch import fetch
+from tests.conftest import LocalServers
 
 ARCHIVE = "vosk-model-small-en-us-0.15.zip"
 TARGET = "vosk-model-small-en-us-0.15"
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        _Handler.requests.append(self.path)
-
-
-@pytest.fixture()
-def serve() -> Iterator[functools.partial[str]]:
-    servers: list[http.server.ThreadingHTTPServer] = []
-
-    def start(folder: Path) -> str:
-        handler = functools.partial(_Handler, directory=str(folder))
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}/"
-
-    yield functools.partial(start)
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
 
 
 def _model_zip(folder: Path) -> str:
@@ -73,7 +46,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_fetch_vosk_en_with_sha256_cli(serve: functools.partial[str], tmp_path: Path) -> None:
+def test_fetch_vosk_en_with_sha256_cli(serve: LocalServers, tmp_path: Path) -> None:
     good = _model_zip(tmp_path / "srv")
     url = serve(tmp_path / "srv")
     dest = tmp_path / "models"
@@ -86,7 +59,7 @@ def test_fetch_vosk_en_with_sha256_cli(serve: functools.partial[str], tmp_path: 
     assert sorted(p.name for p in dest.iterdir()) == [TARGET]  # no archive or temp left behind
 
 
-def test_fetch_vosk_en_altered_bytes_refused(serve: functools.partial[str], tmp_path: Path) -> None:
+def test_fetch_vosk_en_altered_bytes_refused(serve: LocalServers, tmp_path: Path) -> None:
     good = _model_zip(tmp_path / "srv")
     data = bytearray((tmp_path / "srv" / ARCHIVE).read_bytes())
     data[len(data) // 3] ^= 0x01  # one flipped bit
@@ -105,19 +78,19 @@ def test_fetch_vosk_en_altered_bytes_refused(serve: functools.partial[str], tmp_
 
 
 def test_fetch_without_any_pin_downloads_nothing(
-    serve: functools.partial[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    serve: LocalServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import liveness.models.vosk as vm
 
     _model_zip(tmp_path / "srv")
     url = serve(tmp_path / "srv")
-    _Handler.requests.clear()
+    serve.requests.clear()
     unpinned = [type(s)(**{**_fields(s), "sha256": ""}) for s in vm.FETCH_SOURCES]
     monkeypatch.setattr(vm, "FETCH_SOURCES", unpinned)
     with pytest.raises(ModelError, match="no known sha256 pin") as exc:
         fetch("vosk-en", tmp_path / "models", base_url=url)
     assert "--sha256" in exc.value.diagnostics()  # the error says how to fix it
-    assert _Handler.requests == []  # refused before any transfer
+    assert serve.requests == []  # refused before any transfer
     assert not (tmp_path / "models").exists()
     with pytest.raises(ModelError, match="64 hex"):
         fetch("vosk-en", tmp_path / "models", base_url=url, sha256="abc")
