@@ -23,10 +23,12 @@ __all__ = [
     "OTHER",
     "SEP",
     "STOP",
+    "DigitRun",
     "ForcedScore",
     "VoiceActivity",
     "challenge_satisfied",
     "class_logprobs",
+    "digit_run_spans",
     "digit_runs",
     "forced_margin",
     "normalise_digits",
@@ -93,26 +95,62 @@ def _is_ascii_digit(ch: str) -> bool:
 _EN_TOKEN = re.compile(r"[a-z]+|[0-9]|[^\sa-z0-9]")
 
 
-def _runs_en(text: str) -> list[str]:
-    runs: list[str] = []
+@dataclass(frozen=True, slots=True)
+class DigitRun:
+    """One run of digits read in a transcript: its digits and where it lies in the text.
+
+    ``text[start:end]`` is the run as written, from its first digit (or "double"/"triple") to
+    its last digit, separators and fillers inside included.
+    """
+
+    digits: str
+    start: int
+    end: int
+
+
+def _normalised(text: str, *, lower: bool) -> tuple[str, list[int]]:
+    """NFKC (and lower case) character by character, with each output character's index in
+    ``text``, so runs found in the normalised text can be placed in the original."""
+    out: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        n = _nfkc(ch)
+        if lower:
+            n = n.lower()
+        out.append(n)
+        where.extend([i] * len(n))
+    where.append(len(text))
+    return "".join(out), where
+
+
+def _runs_en(text: str) -> list[DigitRun]:
+    norm, where = _normalised(text, lower=True)
+    runs: list[DigitRun] = []
     cur: list[str] = []
+    start = end = 0
     pending_repeat = 0
+    repeat_start = 0
 
     def close() -> None:
         nonlocal cur
         if cur:
-            runs.append("".join(cur))
+            runs.append(DigitRun("".join(cur), where[start], where[end]))
             cur = []
 
-    for tok in _EN_TOKEN.findall(_nfkc(text).lower()):
+    for m in _EN_TOKEN.finditer(norm):
+        tok = m.group()
         if tok in _SEPARATOR_CHARS:
             continue
         digit = tok if _is_ascii_digit(tok) else EN_WORDS.get(tok)
         if digit is not None:
+            if not cur:
+                start = repeat_start if pending_repeat else m.start()
             cur.append(digit * (pending_repeat or 1))
+            end = m.end()
             pending_repeat = 0
         elif tok in EN_REPEATS:
             pending_repeat = EN_REPEATS[tok]
+            repeat_start = m.start()
         elif tok in EN_FILLERS:
             continue
         else:
@@ -122,22 +160,36 @@ def _runs_en(text: str) -> list[str]:
     return runs
 
 
-def _runs_zh(text: str) -> list[str]:
-    runs: list[str] = []
+def _runs_zh(text: str) -> list[DigitRun]:
+    norm, where = _normalised(text, lower=False)
+    runs: list[DigitRun] = []
     cur: list[str] = []
-    for ch in _nfkc(text):
-        if _is_ascii_digit(ch):
-            cur.append(ch)
-        elif ch in ZH_DIGITS:
-            cur.append(ZH_DIGITS[ch])
+    start = end = 0
+    for i, ch in enumerate(norm):
+        digit = ch if _is_ascii_digit(ch) else ZH_DIGITS.get(ch)
+        if digit is not None:
+            if not cur:
+                start = i
+            cur.append(digit)
+            end = i + 1
         elif ch in _SEPARATOR_CHARS or ch in ZH_FILLERS or ch.isspace():
             continue
         elif cur:
-            runs.append("".join(cur))
+            runs.append(DigitRun("".join(cur), where[start], where[end]))
             cur = []
     if cur:
-        runs.append("".join(cur))
+        runs.append(DigitRun("".join(cur), where[start], where[end]))
     return runs
+
+
+def digit_run_spans(text: str, language: str) -> tuple[DigitRun, ...]:
+    """The runs of digits read in a transcript, in order, with where each lies in ``text``
+    (``digit_runs`` says which words count)."""
+    if language == "zh":
+        return tuple(_runs_zh(text))
+    if language == "en":
+        return tuple(_runs_en(text))
+    raise ValueError(f"unsupported language {language!r}; expected 'en' or 'zh'")
 
 
 def digit_runs(text: str, language: str) -> tuple[str, ...]:
@@ -148,11 +200,7 @@ def digit_runs(text: str, language: str) -> tuple[str, ...]:
     零〇一二三四五六七八九 with the spoken variants 幺 (1), 两 (2), 洞 (0); Arabic digits (ASCII or
     full width) in both languages.
     """
-    if language == "zh":
-        return tuple(_runs_zh(text))
-    if language == "en":
-        return tuple(_runs_en(text))
-    raise ValueError(f"unsupported language {language!r}; expected 'en' or 'zh'")
+    return tuple(r.digits for r in digit_run_spans(text, language))
 
 
 def normalise_digits(text: str, language: str) -> str:
@@ -243,6 +291,7 @@ def class_logprobs(
     classes: npt.NDArray[np.int8],
     *,
     final_rows: Sequence[int] = (),
+    word_rows: Sequence[int] = (),
 ) -> npt.NDArray[np.float64]:
     """Log-probabilities of the 11 classes (digits, END) at each row of decoder logits.
 
@@ -250,7 +299,9 @@ def class_logprobs(
     tokens are left out and the rest renormalised, so the result says which digit (or the end)
     the model expects next, given that it expects one of them. In ``final_rows`` (after the last
     expected digit) a full stop ends the reading as surely as the end-of-text token, so ``STOP``
-    tokens count as ``END`` there; elsewhere they are separators.
+    tokens count as ``END`` there; elsewhere they are separators. In ``word_rows`` any other
+    word counts as ``END`` too: after the last digit, words may follow the digits ("... 4 7 now")
+    and only another digit is an insertion; at a digit, a word there means the digits are not.
     """
     x = np.asarray(logits, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != classes.shape[0]:
@@ -258,11 +309,14 @@ def class_logprobs(
             f"logits shape {x.shape} does not match a vocabulary of {classes.shape[0]}"
         )
     final = set(final_rows)
+    words = set(word_rows)
     out = np.zeros((x.shape[0], N_CLASSES))
     for row in range(x.shape[0]):
         cls = classes.astype(np.int64)
         if row in final:
             cls = np.where(cls == STOP, END, cls)
+        if row in words:
+            cls = np.where(cls == OTHER, END, cls)
         keep = cls >= 0
         sub = x[row, keep]
         p = np.exp(sub - sub.max())
@@ -402,27 +456,45 @@ def voice_activity(
     return VoiceActivity(voiced=voiced, hop_s=hop_s, win_s=win_s, duration_s=duration)
 
 
-def refine_windows(
-    windows: Sequence[tuple[float, float]], vad: VoiceActivity
-) -> list[tuple[float, float]]:
-    """Move each digit's start forward to the first voiced frame inside its window, and its end
-    back to the last voiced one (aligners let a word absorb the pause before it).
+def _stretches(voiced: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """First and one-past-last frame of every voiced stretch."""
+    edges = np.diff(np.concatenate([[0], voiced.astype(np.int8), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
-    A window with no voiced frame is kept as it is. Starts stay non-decreasing.
+
+def refine_windows(
+    windows: Sequence[tuple[float, float]], vad: VoiceActivity, *, max_back_s: float = 0.2
+) -> list[tuple[float, float]]:
+    """Fit each digit's aligned window to the voiced audio in it.
+
+    Aligners let a word absorb the pause before it (and the last word of a group the pause after
+    it), and put a boundary that falls in a pause anywhere in it. So a start moves forward to the
+    first voiced frame in the window, or back (at most ``max_back_s``) to the onset of the voiced
+    stretch it falls in when that stretch began after the previous digit ended; an end moves back
+    to the end of the last voiced stretch in the window, leaving out a stretch that starts after a
+    pause and runs on past the window (the next word's onset). A window with no voiced frame is
+    kept as it is. Starts stay non-decreasing.
     """
+    hop = vad.hop_s
+    on, off = _stretches(vad.voiced)
     out: list[tuple[float, float]] = []
     prev_start = 0.0
+    prev_end = 0.0
     for start, end in windows:
         s, e = float(start), float(max(end, start))
-        lo = int(np.floor(s / vad.hop_s))
-        hi = int(np.ceil(e / vad.hop_s))
-        idx = np.flatnonzero(vad.voiced[max(lo, 0) : max(hi, 0)])
-        if idx.size:
-            s2 = (lo + idx[0]) * vad.hop_s
-            e2 = min((lo + idx[-1]) * vad.hop_s + vad.win_s, e)
-            s, e = max(s, s2), max(min(e, e2), max(s, s2))
+        lo = int(np.floor(s / hop))
+        hi = int(np.ceil(e / hop))
+        hit = np.flatnonzero((on < hi) & (off > lo))  # stretches overlapping [lo, hi)
+        if hit.size:
+            first = hit[0]
+            keep = [k for k in hit if k == first or off[k] <= hi]
+            s2 = max(int(on[first]), lo) * hop
+            if on[first] < lo and on[first] * hop >= max(prev_end, s - max_back_s):
+                s2 = on[first] * hop  # the stretch began in the pause after the previous digit
+            e2 = min((int(off[keep[-1]]) - 1) * hop + vad.win_s, e)
+            s, e = s2, max(e2, s2)
         s = max(s, prev_start)
         e = max(e, s)
         out.append((s, e))
-        prev_start = s
+        prev_start, prev_end = s, e
     return out

@@ -19,6 +19,7 @@ import dataclasses
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,9 @@ from liveness.checks.speech import (
     END,
     OTHER,
     ForcedScore,
+    challenge_satisfied,
     class_logprobs,
+    digit_run_spans,
     digit_runs,
     forced_margin,
     normalise_digits,
@@ -41,7 +44,7 @@ from liveness.errors import ModelError
 from liveness.inference.speech.base import Hearing, SpeechResult, assemble
 from liveness.results import DigitTiming, Score
 
-__all__ = ["WhisperModel", "WhisperVerifier"]
+__all__ = ["Placement", "WhisperModel", "WhisperVerifier"]
 
 RATE = 16_000
 _MAX_WINDOW_S = 30
@@ -192,12 +195,18 @@ class WhisperVerifier:
     def language(self) -> str:
         return self._lang
 
-    def _digit_tokens(self, digits: str) -> list[list[int]]:
-        """Tokens of each expected digit, in the rendering the decoder is forced through."""
+    def _digit_tokens(self, digits: str, *, glued: bool = False) -> list[list[int]]:
+        """Tokens of each expected digit, in the rendering the decoder is forced through.
+
+        ``glued``: the first digit follows the prefix's last word without a space, as the model
+        itself wrote it ("F2").
+        """
         if self._render == "zh":
             return [self._tok.encode(_ZH_RENDER[d]) for d in digits]
         if self._render == "spaced":
-            return [self._tok.encode(" " + d) for d in digits]
+            return [
+                self._tok.encode(d if glued and i == 0 else " " + d) for i, d in enumerate(digits)
+            ]
         raise ModelError(f"unknown Whisper digit rendering {self._render!r}")
 
     def encode(self, audio: npt.NDArray[np.float32]) -> tuple[Any, int]:
@@ -207,7 +216,8 @@ class WhisperVerifier:
         sv = ctranslate2.StorageView.from_array(feats)
         return self._m.model.encode(sv, to_cpu=True), feats.shape[2]
 
-    def transcribe_encoded(self, enc: Any) -> str:
+    def transcript_ids(self, enc: Any) -> list[int]:
+        """Greedy free transcription (bounded by ``max_new_tokens``): the text tokens."""
         res = self._m.model.generate(
             enc,
             [self._prompt],
@@ -215,20 +225,16 @@ class WhisperVerifier:
             max_length=len(self._prompt) + self._max_new,
             suppress_blank=True,
         )
-        return str(self._tok.decode(res[0].sequences_ids[0])).strip()
+        return [int(i) for i in res[0].sequences_ids[0] if i < self._tok.eot]
+
+    def transcribe_encoded(self, enc: Any) -> str:
+        return str(self._tok.decode(self.transcript_ids(enc))).strip()
 
     def locate_digits(self, audio: npt.NDArray[np.float32]) -> tuple[str, list[DigitTiming]]:
         """Free transcription, and every digit in it with its aligned time (no challenge)."""
         x = np.ascontiguousarray(audio, dtype=np.float32).ravel()
         enc, n_frames = self.encode(x)
-        res = self._m.model.generate(
-            enc,
-            [self._prompt],
-            beam_size=1,
-            max_length=len(self._prompt) + self._max_new,
-            suppress_blank=True,
-        )
-        ids = [i for i in res[0].sequences_ids[0] if i < self._tok.eot]
+        ids = self.transcript_ids(enc)
         text = str(self._tok.decode(ids)).strip()
         if not ids:
             return text, []
@@ -247,29 +253,42 @@ class WhisperVerifier:
         return self.transcribe_encoded(enc)
 
     def score_encoded(
-        self, enc: Any, digits: str
+        self,
+        enc: Any,
+        digits: str,
+        prefix: Sequence[int] = (),
+        *,
+        glued: bool = False,
+        words_end: bool = False,
     ) -> tuple[npt.NDArray[np.float64], list[list[int]], npt.NDArray[np.float64]]:
         """Teacher-forced class log-probs at each digit (and the end), the digit tokens, and the
-        log-probability of every forced token."""
-        per_digit = self._digit_tokens(digits)
+        log-probability of every forced digit token.
+
+        ``prefix``: text tokens the decoder is forced through before the digits (the model's own
+        transcript of the words before them), after the start-of-transcript prompt.
+        ``words_end``: after the last digit, a word ends the digits as the end of text does.
+        """
+        per_digit = self._digit_tokens(digits, glued=glued)
         flat = [t for ts in per_digit for t in ts]
         n = len(flat)
-        # CTranslate2 counts max_length over the forced prefix as well; leave room for the end.
+        k = len(prefix)
+        # The decoder returns one row per token after the prompt, prefix included, and counts
+        # max_length over all of them; leave room for the end.
         res = self._m.model.generate(
             enc,
-            [self._prompt + flat],
+            [[*self._prompt, *prefix, *flat]],
             beam_size=1,
-            max_length=2 * (n + 1) + len(self._prompt) + 2,
+            max_length=2 * (k + n + 1) + len(self._prompt) + 2,
             return_logits_vocab=True,
             suppress_blank=False,
             suppress_tokens=[],
         )
         logits = res[0].logits[0]
-        if len(logits) < n + 1:
+        if len(logits) < k + n + 1:
             raise ModelError(
-                f"Whisper returned {len(logits)} decoder steps for {n + 1} forced ones"
+                f"Whisper returned {len(logits)} decoder steps for {k + n + 1} forced ones"
             )
-        rows = np.stack([np.asarray(x, dtype=np.float32).ravel() for x in logits[: n + 1]])
+        rows = np.stack([np.asarray(x, dtype=np.float32).ravel() for x in logits[k : k + n + 1]])
         full = rows.astype(np.float64)
         full -= np.logaddexp.reduce(full, axis=1, keepdims=True)
         token_lp = np.array([full[i, t] for i, t in enumerate(flat)])
@@ -278,15 +297,52 @@ class WhisperVerifier:
         cls = self._classes
         if cls.size < rows.shape[1]:  # special tokens past the tokenizer's table
             cls = np.concatenate([cls, np.full(rows.shape[1] - cls.size, OTHER, np.int8)])
-        clp = class_logprobs(rows[pick], cls[: rows.shape[1]], final_rows=(len(pick) - 1,))
+        # Right after the prompt, a word where the first digit should be means the reading does
+        # not start there (else a clip of words is scored on the digits' leftover probability).
+        # With words_end (after a prefix of the model's own words, whose next token was a digit),
+        # a word after the last digit ends the digits as the end of text does.
+        word_rows = (len(pick) - 1,) if words_end else (0,)
+        clp = class_logprobs(
+            rows[pick], cls[: rows.shape[1]], final_rows=(len(pick) - 1,), word_rows=word_rows
+        )
         return clp, per_digit, token_lp
 
+    def forced_score(
+        self,
+        enc: Any,
+        digits: str,
+        prefix: Sequence[int] = (),
+        *,
+        glued: bool = False,
+        words_end: bool = False,
+    ) -> ForcedScore:
+        """The expected digits (after ``prefix``) against every one-digit alternative."""
+        clp, _, _ = self.score_encoded(enc, digits, prefix, glued=glued, words_end=words_end)
+        fs = forced_margin(clp, digits)
+        if fs.margins[-1] < self._margin:
+            last = clp[-1]
+            d = int(np.argmax(last[:END]))
+            clp2, _, _ = self.score_encoded(
+                enc, digits + str(d), prefix, glued=glued, words_end=words_end
+            )
+            fs = _rescore_end(fs, last, d, clp2)
+        return fs
+
     def align_encoded(
-        self, enc: Any, per_digit: list[list[int]], n_frames: int
+        self,
+        enc: Any,
+        per_digit: list[list[int]],
+        n_frames: int,
+        prefix: Sequence[int] = (),
     ) -> list[tuple[float, float]]:
-        """Per-digit (start, end) seconds from the cross-attention alignment."""
+        """Per-digit (start, end) seconds from the cross-attention alignment of ``prefix`` and the
+        digits (faster-whisper's way: the start-of-transcript sequence, the end-of-text after the
+        text, so the last token has an end and a short token is not squeezed to zero width)."""
         flat = [t for ts in per_digit for t in ts]
-        res = self._m.model.align(enc, self._prompt, [flat], n_frames)
+        k = len(prefix)
+        res = self._m.model.align(
+            enc, list(self._tok.sot_sequence), [[*prefix, *flat, self._tok.eot]], n_frames
+        )
         pairs = res[0].alignments
         if not pairs:
             return []
@@ -294,7 +350,7 @@ class WhisperVerifier:
         time_idx = np.array([p[1] for p in pairs])
         jumps = np.pad(np.diff(text_idx), (1, 0), constant_values=1).astype(bool)
         jump_times = time_idx[jumps] * 0.02  # one encoder frame = 20 ms
-        bounds = np.cumsum([0] + [len(ts) for ts in per_digit])
+        bounds = k + np.cumsum([0] + [len(ts) for ts in per_digit])
         if jump_times.size < bounds[-1] + 1:
             jump_times = np.pad(jump_times, (0, bounds[-1] + 1 - jump_times.size), mode="edge")
         return [
@@ -302,69 +358,167 @@ class WhisperVerifier:
             for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         ]
 
-    def _rescore_end(
-        self, enc: Any, digits: str, clp: npt.NDArray[np.float64], fs: ForcedScore
-    ) -> ForcedScore:
-        """Score the likeliest insertion after the last digit as a whole string.
-
-        After the last digit, the next-token step alone compares the end with a digit that would
-        still have to be followed by the end; Whisper keeps some hope of more digits after any
-        string. So the best extra digit d is decoded too, and the end is judged against
-        P(d) * P(end | ... d), the insertion's own probability.
-        """
-        last = clp[-1]
-        d = int(np.argmax(last[:END]))
-        clp2, _, _ = self.score_encoded(enc, digits + str(d))
-        insertion = float(last[d] + clp2[-1][END])
-        end_margin = float(last[END] - insertion)
-        margins = (*fs.margins[:-1], end_margin)
-        return dataclasses.replace(fs, margins=margins, margin=min(margins))
+    def place(self, ids: Sequence[int], digits: str) -> Placement | None:
+        """Where the challenge sits in a free transcript: the run of digits closest to it (the
+        later one on a tie, so a restart reads the repeat), the transcript's tokens before it as
+        a forced prefix, and whether the digits around it keep the contiguity policy (none, or
+        false starts before it). None when the transcript has no digits."""
+        text = str(self._tok.decode(list(ids)))
+        runs = digit_run_spans(text, self._lang)
+        if not runs:
+            return None
+        best = min(range(len(runs)), key=lambda i: (_edit_distance(runs[i].digits, digits), -i))
+        run = runs[best]
+        around = [r.digits for r in runs[:best]] + [digits] + [r.digits for r in runs[best + 1 :]]
+        policy_ok = challenge_satisfied(around, digits, contiguous=self._contiguous)
+        before = text[: run.start]
+        if not before.strip():
+            return Placement(prefix=(), glued=False, policy_ok=policy_ok, run=run.digits)
+        # the model's own tokens up to the run; a word glued to the first digit ("F2") whose
+        # token also holds the digit is re-encoded from the text
+        k = 0
+        for n in range(1, len(ids) + 1):
+            head = str(self._tok.decode(list(ids[:n])))
+            if "\ufffd" in head:  # a character split over tokens: not a clean boundary
+                continue
+            if len(head) > len(before) or not before.startswith(head):
+                break
+            k = n
+        prefix = list(ids[:k])
+        rest = before[len(str(self._tok.decode(prefix))) :]
+        if rest.strip():
+            prefix += self._tok.encode(rest.rstrip())
+        glued = not before[-1].isspace()
+        return Placement(prefix=tuple(prefix), glued=glued, policy_ok=policy_ok, run=run.digits)
 
     def verify(self, audio: npt.NDArray[np.float32], digits: str) -> SpeechResult:
-        if not digits or not digits.isascii() or not digits.isdigit():
-            raise ValueError(f"challenge must be a non-empty string of digits, got {digits!r}")
+        return self.verify_all(audio, [digits])[0]
+
+    def verify_all(
+        self,
+        audio: npt.NDArray[np.float32],
+        challenges: Sequence[str],
+        *,
+        force_prefix: bool = False,
+    ) -> list[SpeechResult]:
+        """Verify several challenges against one clip, encoding and transcribing it once.
+
+        Per challenge: the forced pass right after the prompt; when it does not accept, the free
+        transcript (made once) places the digits, and the forced pass is repeated after the
+        words the model heard before them. ``force_prefix`` (evaluation) always takes the second
+        way, to measure what the prefix alone accepts.
+        """
+        for digits in challenges:
+            if not digits or not digits.isascii() or not digits.isdigit():
+                raise ValueError(f"challenge must be a non-empty string of digits, got {digits!r}")
         x = np.ascontiguousarray(audio, dtype=np.float32).ravel()
-        t: dict[str, float] = {}
+        shared: dict[str, float] = {}
         t0 = time.perf_counter()
         vad = voice_activity(x, RATE)
-        t["vad"] = time.perf_counter() - t0
+        shared["vad"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         enc, n_frames = self.encode(x)
-        t["encode"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        clp, per_digit, _token_lp = self.score_encoded(enc, digits)
-        fs = forced_margin(clp, digits)
-        if fs.margins[-1] < self._margin:
-            fs = self._rescore_end(enc, digits, clp, fs)
-        t["score"] = time.perf_counter() - t0
-        accepted = fs.margin >= self._margin  # False for NaN
-        # The forced pass is the verdict. When it accepts, the expected string beat every
-        # one-digit alternative, so it is the best reading and the free transcription (about a
-        # tenth of the time) is skipped; else the free transcript says what was heard.
-        heard = digits
-        if not accepted:
-            t0 = time.perf_counter()
-            heard = "".join(digit_runs(self.transcribe_encoded(enc), self._lang))
-            t["transcribe"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        shared["encode"] = time.perf_counter() - t0
         # alignment over the audio's own frames (10 ms mel hop), not the silence padding
-        windows = self.align_encoded(enc, per_digit, min(n_frames, max(2, x.size // 160)))
-        t["align"] = time.perf_counter() - t0
-        conf = float(np.exp(np.mean(np.log(np.maximum(fs.probs, 1e-12)))))
-        hearing = Hearing(
-            digits_heard=heard,
-            accepted=accepted,
-            windows=tuple(windows),
-            digit_conf=tuple(round(p, 4) for p in fs.probs[:-1]),
-            confidence=conf,
-            margin=fs.margin,
-            scores=(Score(name="speech_margin", value=fs.margin, threshold=self._margin),),
-        )
-        return assemble(
-            hearing,
-            vad,
-            digits,
-            backend=self.backend,
-            min_speech_s=self._min_speech_s,
-            timings_s=t,
-        )
+        frames = min(n_frames, max(2, x.size // 160))
+        ids: list[int] | None = None
+        out: list[SpeechResult] = []
+        for digits in challenges:
+            t = dict(shared)
+            t0 = time.perf_counter()
+            prefix: tuple[int, ...] = ()
+            glued = False
+            fs: ForcedScore | None = None
+            accepted = False
+            if not force_prefix:
+                fs = self.forced_score(enc, digits)
+                accepted = fs.margin >= self._margin  # False for NaN
+            t["score"] = time.perf_counter() - t0
+            # When the forced pass accepts, the expected string beat every one-digit
+            # alternative, so it is the best reading and the free transcription is skipped.
+            heard = digits
+            if not accepted:
+                t0 = time.perf_counter()
+                if ids is None:
+                    ids = self.transcript_ids(enc)
+                    t["transcribe"] = time.perf_counter() - t0
+                heard = "".join(digit_runs(str(self._tok.decode(ids)), self._lang))
+                where = self.place(ids, digits)
+                t0 = time.perf_counter()
+                if where is not None:
+                    # after the words heard before the digits, and words may follow them; the
+                    # transcript's other digits must keep the policy
+                    fs2 = self.forced_score(
+                        enc, digits, where.prefix, glued=where.glued, words_end=True
+                    )
+                    accepted = fs2.margin >= self._margin and where.policy_ok
+                    if fs is None or accepted or fs2.margin > fs.margin:
+                        fs, prefix, glued = fs2, where.prefix, where.glued
+                t["rescore"] = time.perf_counter() - t0
+                if fs is None:  # nothing heard to place: score right after the prompt
+                    fs = self.forced_score(enc, digits)
+                    accepted = fs.margin >= self._margin
+                if accepted:
+                    heard = digits
+            t0 = time.perf_counter()
+            per_digit = self._digit_tokens(digits, glued=glued)
+            windows = self.align_encoded(enc, per_digit, frames, prefix)
+            t["align"] = time.perf_counter() - t0
+            conf = float(np.exp(np.mean(np.log(np.maximum(fs.probs, 1e-12)))))
+            scores = [Score(name="speech_margin", value=fs.margin, threshold=self._margin)]
+            hearing = Hearing(
+                digits_heard=heard,
+                accepted=accepted,
+                windows=tuple(windows),
+                digit_conf=tuple(round(p, 4) for p in fs.probs[:-1]),
+                confidence=conf,
+                margin=fs.margin,
+                scores=tuple(scores),
+            )
+            out.append(
+                assemble(
+                    hearing,
+                    vad,
+                    digits,
+                    backend=self.backend,
+                    min_speech_s=self._min_speech_s,
+                    timings_s=t,
+                )
+            )
+        return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a challenge sits in a free transcript (``WhisperVerifier.place``)."""
+
+    prefix: tuple[int, ...]  # transcript tokens before the digits, forced after the prompt
+    glued: bool  # the first digit follows the last word without a space ("F2")
+    policy_ok: bool  # the other digits heard keep the contiguity policy
+    run: str  # the transcript's digits at that place
+
+
+def _edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _rescore_end(
+    fs: ForcedScore, last: npt.NDArray[np.float64], d: int, with_d: npt.NDArray[np.float64]
+) -> ForcedScore:
+    """Judge the end against the likeliest insertion ``d`` as a whole string.
+
+    After the last digit, the next-token step alone compares the end with a digit that would still
+    have to be followed by the end; Whisper keeps some hope of more digits after any string. So
+    the best extra digit d is decoded too (``with_d``: the class log-probs of the string with d),
+    and the end is judged against P(d) * P(end | ... d), the insertion's own probability.
+    """
+    insertion = float(last[d] + with_d[-1][END])
+    end_margin = float(last[END] - insertion)
+    margins = (*fs.margins[:-1], end_margin)
+    return dataclasses.replace(fs, margins=margins, margin=min(margins))
