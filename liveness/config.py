@@ -131,6 +131,9 @@ class FaceConfig:
     pyramid_factor: float = 0.709
     refine_threshold: float = 0.7  # O-Net score to keep a tracked face between full detections
     detect_every: int = 5  # full detection on every n-th frame of a clip, O-Net refinement between
+    # full detection every this much clip time when timestamps are known (tracker), O-Net between:
+    # 0.5 s is detect_every=5 at the 10 fps the tracker was measured at; None = every n-th frame
+    detect_interval_s: float | None = 0.5
     multiple_faces_min_frames: int = 2  # a 2nd face must be seen on this many full detections
     max_lost_frac: float = 0.2  # FACE_LOST when the face is missing from more of the frames
     identity_frames: int = 4  # spaced frames embedded (with the best K) for FACE_CHANGED

@@ -2,8 +2,11 @@
 
 ``FaceTracker.track(frames)``:
 
-1. Key frames are every ``face.detect_every``-th frame plus the last; they get a full detection
-   (R-Net and O-Net batched over all of them). Every key frame looks for faces down to
+1. Key frames get a full detection (R-Net and O-Net batched over all of them): with the clip's
+   timestamps, the first frame, then the first frame at least ``face.detect_interval_s`` after
+   the previous key frame, and the last frame (so the detection rate does not follow the decoding
+   rate: lip-sync decodes at 25 fps); without timestamps, every ``face.detect_every``-th frame
+   plus the last. Every key frame looks for faces down to
    ``face.min_face_frac``: a larger limit on later key frames would save about a third of
    P-Net's time but miss a second, smaller face (Biden in group_obama_and_biden).
 2. The track's face on each key frame is the face that continues the previous key frame's (IoU,
@@ -13,8 +16,9 @@
 3. Any other face on a key frame counts towards ``MULTIPLE_FACES``, raised when seen on at least
    ``face.multiple_faces_min_frames`` key frames (a single false detection must not fail a person).
 4. Frames between key frames start from the box interpolated between the neighbouring key faces
-   and are refined by O-Net alone, in one batched call; where O-Net loses the face, a full
-   detection on that frame gets a second chance.
+   and are refined by O-Net alone, in one batched call, on a crop around that box (the same
+   pixels O-Net would see in the whole frame, without shrinking and converting the whole frame);
+   where O-Net loses the face, a full detection on that frame gets a second chance.
 5. A frame counts as lost when no face is found or the face's landmarks leave the image (the face
    is partly out of frame). ``FACE_LOST`` when more than ``face.max_lost_frac`` of the frames are
    lost; ``NO_FACE`` when none has a face.
@@ -25,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -33,10 +38,18 @@ from liveness.errors import ConfigError, MediaError
 from liveness.inference.detector import Face, FaceDetector
 from liveness.results import Reason, Score
 
-__all__ = ["FaceTracker", "Track", "box_iou", "keyframe_indices", "spaced_indices"]
+__all__ = [
+    "FaceTracker",
+    "Track",
+    "box_iou",
+    "keyframe_indices",
+    "keyframe_times",
+    "spaced_indices",
+]
 
 _CONTINUE_IOU = 0.3  # a key-frame face with at least this IoU continues the track
 _CONTINUE_SHIFT = 0.5  # ... or whose centre moved less than this fraction of the face width
+_CROP_MARGIN = 8  # pixels (at detection scale) kept around O-Net's square so filters see the same
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +92,20 @@ def keyframe_indices(n: int, every: int) -> tuple[int, ...]:
     ks = list(range(0, n, max(1, every)))
     if ks[-1] != n - 1:
         ks.append(n - 1)
+    return tuple(ks)
+
+
+def keyframe_times(timestamps: npt.ArrayLike, interval_s: float) -> tuple[int, ...]:
+    """The first frame, each first frame ``interval_s`` or more after the previous key, the last."""
+    t = np.asarray(timestamps, np.float64).reshape(-1)
+    if t.size == 0:
+        return ()
+    ks = [0]
+    for i in range(1, t.size):
+        if t[i] - t[ks[-1]] >= interval_s - 1e-6:
+            ks.append(i)
+    if ks[-1] != t.size - 1:
+        ks.append(t.size - 1)
     return tuple(ks)
 
 
@@ -128,14 +155,33 @@ class FaceTracker:
         self.cfg = cfg or detector.cfg
         if self.cfg.detect_every < 1:
             raise ConfigError(f"face.detect_every must be >= 1, got {self.cfg.detect_every}")
+        if self.cfg.detect_interval_s is not None and not self.cfg.detect_interval_s > 0:
+            raise ConfigError(
+                f"face.detect_interval_s must be > 0 or unset, got {self.cfg.detect_interval_s}"
+            )
 
-    def track(self, frames: npt.NDArray[np.uint8] | Sequence[npt.NDArray[np.uint8]]) -> Track:
-        """Follow the face through ``frames`` ((T, H, W, 3) BGR uint8, or a list of frames)."""
+    def track(
+        self,
+        frames: npt.NDArray[np.uint8] | Sequence[npt.NDArray[np.uint8]],
+        timestamps: npt.ArrayLike | None = None,
+    ) -> Track:
+        """Follow the face through ``frames`` ((T, H, W, 3) BGR uint8, or a list of frames).
+
+        ``timestamps`` (seconds, one per frame) space the key frames by ``face.detect_interval_s``
+        of clip time; without them (or with no interval set) every ``face.detect_every``-th
+        frame is a key frame.
+        """
         n = len(frames)
         if n == 0:
             raise MediaError("the clip has no frames to track a face in")
         cfg = self.cfg
-        keys = keyframe_indices(n, cfg.detect_every)
+        if timestamps is not None and cfg.detect_interval_s is not None:
+            ts = np.asarray(timestamps, np.float64).reshape(-1)
+            if ts.size != n:
+                raise MediaError(f"{n} frames but {ts.size} timestamps")
+            keys = keyframe_times(ts, cfg.detect_interval_s)
+        else:
+            keys = keyframe_indices(n, cfg.detect_every)
         detections = self.detector.detect_many([frames[k] for k in keys])
 
         faces: list[Face | None] = [None] * n
@@ -173,7 +219,7 @@ class FaceTracker:
                 priors.append(box.astype(np.float32))
         refined: list[int] = []
         if todo:
-            got = self.detector.refine_many([frames[i] for i in todo], priors)
+            got = self._refine([frames[i] for i in todo], priors)
             missed: list[tuple[int, npt.NDArray[np.float32]]] = []
             for i, prior, face in zip(todo, priors, got, strict=True):
                 if face is not None and box_iou(face.box, prior) > 0:
@@ -221,3 +267,80 @@ class FaceTracker:
             reasons=tuple(reasons),
             scores=scores,
         )
+
+    def _refine(
+        self, images: Sequence[npt.NDArray[np.uint8]], priors: Sequence[npt.NDArray[np.float32]]
+    ) -> list[Face | None]:
+        """``detector.refine_many`` on crops around each prior box instead of whole frames.
+
+        The detector shrinks a large frame (pyrDown octaves) to ``detect_max_side`` before O-Net;
+        a crop whose offset is aligned to those octaves, shrunk the same way, holds the same
+        pixels around the box (borders ``_CROP_MARGIN`` px away), so O-Net sees the same input
+        for a fraction of the cost. Frames whose scale is not a pure octave step use the frame.
+        """
+        crops: list[npt.NDArray[np.uint8]] = []
+        boxes: list[npt.NDArray[np.float32]] = []
+        places: list[tuple[float, float, float]] = []  # x offset, y offset (crop scale), scale
+        for img, prior in zip(images, priors, strict=True):
+            cut = self._crop_for(img, prior)
+            if cut is None:
+                crops.append(img)
+                boxes.append(prior)
+                places.append((0.0, 0.0, 1.0))
+                continue
+            crop, ox, oy, f = cut
+            crops.append(crop)
+            boxes.append((prior * np.float32(f)).astype(np.float32) - np.float32([ox, oy, ox, oy]))
+            places.append((ox, oy, f))
+        got = self.detector.refine_many(crops, boxes)
+        out: list[Face | None] = []
+        for face, (ox, oy, f) in zip(got, places, strict=True):
+            if face is None or (ox, oy, f) == (0.0, 0.0, 1.0):
+                out.append(face)
+                continue
+            shift = np.float32([ox, oy])
+            out.append(
+                Face(
+                    box=((face.box + np.float32([ox, oy, ox, oy])) / np.float32(f)).astype(
+                        np.float32
+                    ),
+                    score=face.score,
+                    landmarks=((face.landmarks + shift) / np.float32(f)).astype(np.float32),
+                )
+            )
+        return out
+
+    def _crop_for(
+        self, img: npt.NDArray[np.uint8], prior: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.uint8], float, float, float] | None:
+        """(crop at detection scale, its x and y offset at that scale, the scale), or None."""
+        h, w = img.shape[:2]
+        side = self.detector.cfg.detect_max_side
+        f = min(1.0, side / max(h, w))
+        octaves = 0
+        if f < 1.0:
+            tw, th = max(1, round(w * f)), max(1, round(h * f))
+            cw, ch = w, h
+            while cw >= 2 * tw and ch >= 2 * th:
+                cw, ch = (cw + 1) // 2, (ch + 1) // 2
+                octaves += 1
+            if (cw, ch) != (tw, th) or f != 0.5**octaves:
+                return None
+        step = 2 ** (octaves + 1)  # an even offset at detection scale keeps O-Net's rounding
+        b = np.asarray(prior, np.float64).reshape(4) * f
+        half = max(b[2] - b[0], b[3] - b[1]) / 2 + _CROP_MARGIN + 2
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        if not np.isfinite([cx, cy, half]).all():
+            return None
+        x1 = max(0, int(np.floor((cx - half) / f)) // step * step)
+        y1 = max(0, int(np.floor((cy - half) / f)) // step * step)
+        x2 = min(w, -(-int(np.ceil((cx + half) / f)) // step) * step)
+        y2 = min(h, -(-int(np.ceil((cy + half) / f)) // step) * step)
+        if x2 - x1 < step or y2 - y1 < step:
+            return None
+        crop = img[y1:y2, x1:x2]
+        for _ in range(octaves):
+            crop = cv2.pyrDown(crop)  # type: ignore[assignment]
+        if max(crop.shape[:2]) > side:
+            return None  # a face filling the frame: the detector would shrink the crop again
+        return np.ascontiguousarray(crop), x1 * f, y1 * f, f

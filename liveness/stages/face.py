@@ -167,7 +167,7 @@ class FaceStage:
             timings["face_reference"] = time.perf_counter() - t0
 
         t = time.perf_counter()
-        track = self.tracker.track(frames)
+        track = self.tracker.track(frames, clip.timestamps)
         timings["face_track"] = time.perf_counter() - t
         reasons: list[Reason] = list(ref.reasons) + list(track.reasons)
         scores: list[Score] = list(track.scores)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liveness.inference.tracker import box_iou, keyframe_indices, spaced_indices
+from liveness.inference.tracker import box_iou, keyframe_indices, keyframe_times, spaced_indices
 
 
 def test_keyframes_every_nth_and_the_last() -> None:
@@ -13,6 +13,16 @@ def test_keyframes_every_nth_and_the_last() -> None:
     assert keyframe_indices(1, 5) == (0,)
     assert keyframe_indices(0, 5) == ()
     assert keyframe_indices(3, 1) == (0, 1, 2)
+
+
+def test_keyframes_by_clip_time_and_the_last() -> None:
+    at_25fps = [i / 25 for i in range(75)]  # a 3 s GRID clip decoded at 25 fps
+    assert keyframe_times(at_25fps, 0.5) == (0, 13, 26, 39, 52, 65, 74)  # 0.48 s is not 0.5 s
+    at_10fps = [i / 10 for i in range(12)]
+    assert keyframe_times(at_10fps, 0.5) == keyframe_indices(12, 5)
+    assert keyframe_times([0.0, 0.1, 0.7, 0.8], 0.5) == (0, 2, 3)  # a gap in the frames
+    assert keyframe_times([0.0], 0.5) == (0,)
+    assert keyframe_times([], 0.5) == ()
 
 
 def test_spaced_indices_cover_the_track_evenly() -> None:
