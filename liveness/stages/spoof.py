@@ -9,7 +9,8 @@ per-frame faces (``None`` where the face was not found):
 2. the MiniFASNet ensemble on ``antispoof.frames`` well-spaced usable frames, one batch per
    model; the clip's ``live_score`` is their trimmed mean, the per-frame scores are kept;
 3. the cues of ``liveness.checks.spoof`` on the same frames (moire, display gamut, border) and
-   on every usable frame (planar motion, still image);
+   on pairs of usable frames (planar motion, still image: the cue converts only the region
+   around the face of the frames it pairs, not the whole clip, to grey);
 4. fusion (``checks.spoof.fuse``): ``SPOOF_SUSPECTED`` when the model or a strong cue fires, or
    enough weak cues fire together; ``fired`` lists which.
 """
@@ -135,18 +136,17 @@ class PassiveStage:
         timings["passive_model"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        grays = [np.asarray(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), np.uint8) for f in frames]
         keep = set(usable)
         track_boxes = [
             f.box if (i in keep and f is not None) else None for i, f in enumerate(faces)
         ]
         planar, still = motion_cues(
-            grays, ts, track_boxes, planar_threshold=c.planar_threshold,
+            frames, ts, track_boxes, planar_threshold=c.planar_threshold,
             still_threshold=c.still_threshold, gap_s=c.motion_gap_s, min_motion_px=c.min_motion_px,
         )  # fmt: skip
         timings["passive_motion"] = time.perf_counter() - t
         t = time.perf_counter()
-        pg = [grays[i] for i in picked]
+        pg = [np.asarray(cv2.cvtColor(frames[i], cv2.COLOR_BGR2GRAY), np.uint8) for i in picked]
         cues = (
             moire_cue(pg, boxes, threshold=c.moire_threshold),
             display_gamut_cue([frames[i] for i in picked], boxes, threshold=c.gamut_threshold),
