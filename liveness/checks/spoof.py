@@ -248,11 +248,22 @@ def display_gamut_cue(
 # --- border ------------------------------------------------------------------------------------
 
 
+def _median_u8(img: U8) -> float:
+    """``np.median`` of a uint8 image from its histogram (exact, several times faster)."""
+    counts = np.cumsum(cv2.calcHist([img], [0], None, [256], [0, 256]).ravel())
+    n = int(img.size)
+    upper = int(np.searchsorted(counts, n // 2, side="right"))  # value at sorted index n // 2
+    if n % 2:
+        return float(upper)
+    lower = int(np.searchsorted(counts, n // 2 - 1, side="right"))
+    return (lower + upper) / 2.0
+
+
 def _sides(gray: U8, b: npt.NDArray[np.float64], max_tilt_deg: float) -> set[str]:
     h_img, w_img = gray.shape
     fw, fh = b[2] - b[0], b[3] - b[1]
     blur = cv2.GaussianBlur(gray, (5, 5), 0)
-    med = float(np.median(blur))
+    med = _median_u8(blur)
     edges = cv2.Canny(blur, max(10.0, 0.66 * med), min(255.0, max(30.0, 1.33 * med)))
     min_len = 0.7 * min(fw, fh)
     lines = cv2.HoughLinesP(
