@@ -297,11 +297,15 @@ class WhisperVerifier:
         cls = self._classes
         if cls.size < rows.shape[1]:  # special tokens past the tokenizer's table
             cls = np.concatenate([cls, np.full(rows.shape[1] - cls.size, OTHER, np.int8)])
-        # Right after the prompt, a word where the first digit should be means the reading does
-        # not start there (else a clip of words is scored on the digits' leftover probability).
-        # With words_end (after a prefix of the model's own words, whose next token was a digit),
-        # a word after the last digit ends the digits as the end of text does.
-        word_rows = (len(pick) - 1,) if words_end else (0,)
+        # A word where a digit should be means the digits end (or, right after the prompt, do
+        # not start) there: it competes with the expected digit as the end does, else a word is
+        # scored on the digits' leftover probability and an inserted digit can win by chance.
+        # With words_end (after a prefix of the model's own words, whose next token was a
+        # digit), the first digit is left to the digits alone (a homophone such as " for" must
+        # not count against "4"), and a word after the last digit ends the digits as the end of
+        # text does.
+        last = len(pick) - 2
+        word_rows = (last, last + 1) if words_end else (0, last)
         clp = class_logprobs(
             rows[pick], cls[: rows.shape[1]], final_rows=(len(pick) - 1,), word_rows=word_rows
         )
@@ -361,8 +365,9 @@ class WhisperVerifier:
     def place(self, ids: Sequence[int], digits: str) -> Placement | None:
         """Where the challenge sits in a free transcript: the run of digits closest to it (the
         later one on a tie, so a restart reads the repeat), the transcript's tokens before it as
-        a forced prefix, and whether the digits around it keep the contiguity policy (none, or
-        false starts before it). None when the transcript has no digits."""
+        a forced prefix, and whether the digits heard keep the contiguity policy (as many at that
+        place as in the challenge; elsewhere none, or false starts before it). None when the
+        transcript has no digits."""
         text = str(self._tok.decode(list(ids)))
         runs = digit_run_spans(text, self._lang)
         if not runs:
@@ -371,6 +376,9 @@ class WhisperVerifier:
         run = runs[best]
         around = [r.digits for r in runs[:best]] + [digits] + [r.digits for r in runs[best + 1 :]]
         policy_ok = challenge_satisfied(around, digits, contiguous=self._contiguous)
+        # Exact: the digits heard there are as many as the challenge's. After a word, the forced
+        # pass cannot see an extra or a missing digit at the end behind a separator ("6, 9,").
+        policy_ok = policy_ok and (not self._contiguous or len(run.digits) <= len(digits))
         before = text[: run.start]
         if not before.strip():
             return Placement(prefix=(), glued=False, policy_ok=policy_ok, run=run.digits)
