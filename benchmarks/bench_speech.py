@@ -43,3 +43,18 @@ def test_bench_speech_encoder_only(benchmark, setup) -> None:  # type: ignore[no
     stage, audio = setup
     v = stage.verifier("en")
     benchmark(v.encode, audio)  # type: ignore[attr-defined]
+
+
+def test_bench_speech_verify_digit_in_a_sentence(benchmark, setup) -> None:  # type: ignore[no-untyped-def]
+    """The slow path: a 3 s GRID sentence ("set white with p two soon"), challenge "2": the
+    forced pass after the prompt rejects, so the clip is transcribed and scored again after the
+    words heard before the digit."""
+    stage, _ = setup
+    grid = WAV.parents[1] / "grid" / "swwp2s.mpg"
+    if not grid.exists():
+        pytest.skip(f"shared data not found at {grid}")
+    from liveness.media import open_clip
+
+    audio = open_clip(grid).audio
+    r = benchmark(stage.run, audio, 16000, "2")
+    assert r.satisfied

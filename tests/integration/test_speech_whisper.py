@@ -59,6 +59,25 @@ def test_real_recording_verifies_the_true_string(stage: SpeechStage) -> None:
     assert r.timings[5].start - r.timings[4].end > 0.3
 
 
+def test_real_recording_digit_times_cover_each_digit(stage: SpeechStage) -> None:
+    # The groups are spoken over about 0.87-2.96, 3.94-4.90 and 6.29-8.08 s (energy stretches).
+    # Regression: the last digit of the second group spanned the pause (4.78-6.34 s) and the "8"
+    # had zero width at 7.2 s; lip-sync needs each window to cover when its digit was said.
+    audio, rate = read_wav(shared("speech", "en_digits_vosk_test.wav"))
+    r = stage.run(audio, rate, EN_TRUTH, language="en")
+    assert r.satisfied
+    for t in r.timings:
+        # a digit at this pace lasts 0.1-0.7 s (measured 0.115-0.685)
+        assert 0.1 <= t.end - t.start <= 0.75, t
+    group_ends = [r.timings[4].end, r.timings[9].end]
+    group_starts = [r.timings[5].start, r.timings[10].start]
+    assert group_ends[1] < 5.0 and group_starts[1] > 6.2  # the pause belongs to no digit
+    assert group_ends[0] < 3.05 and group_starts[0] > 3.85
+    ends = [t.end for t in r.timings]
+    starts = [t.start for t in r.timings]
+    assert all(e <= s2 + 1e-9 for e, s2 in zip(ends, starts[1:], strict=False))  # no overlap
+
+
 def test_real_recording_rejects_one_digit_variants(stage: SpeechStage) -> None:
     from liveness.checks.speech import forced_margin, one_edit_variants
     from liveness.inference.speech.whisper import WhisperVerifier
@@ -81,6 +100,11 @@ def test_real_recording_rejects_one_digit_variants(stage: SpeechStage) -> None:
         if forced_margin(clp, alt).margin >= Config().speech.margin:
             accepted.append(alt)
     assert accepted == []
+    # the whole verification, and the sentence mode alone (scored after the transcript's words,
+    # with words allowed after the digits): measured 0/292 either way
+    for force_prefix in (False, True):
+        results = v.verify_all(audio, variants[::2], force_prefix=force_prefix)
+        assert [r.satisfied for r in results] == [False] * len(results), force_prefix
 
 
 def test_real_recording_rejects_a_wrong_challenge_end_to_end(stage: SpeechStage) -> None:

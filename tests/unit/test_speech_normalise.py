@@ -13,6 +13,7 @@ from liveness.checks.speech import (
     STOP,
     ZH_DIGITS,
     challenge_satisfied,
+    digit_run_spans,
     digit_runs,
     normalise_digits,
     one_edit_variants,
@@ -210,3 +211,25 @@ def test_token_class(text: str, language: str, cls: int) -> None:
 
 def test_token_class_end() -> None:
     assert token_class("<|endoftext|>", "en", is_end=True) == END
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "runs"),
+    [
+        (" Set white with P2 soon.", "en", [("2", 17, 18)]),
+        ("4 7, sorry, 4 7 1 2 5 6.", "en", [("47", 0, 3), ("471256", 12, 23)]),
+        ("Um, double three four", "en", [("334", 4, 21)]),
+        ("call ONE two", "en", [("12", 5, 12)]),
+        ("１２ go", "en", [("12", 0, 2)]),
+        ("我的号码是五八零，三五一。谢谢", "zh", [("580351", 5, 12)]),
+        ("嗯，七一不对七一一", "zh", [("71", 2, 4), ("711", 6, 9)]),
+    ],
+)
+def test_digit_run_spans_place_each_run_in_the_text(
+    text: str, language: str, runs: list[tuple[str, int, int]]
+) -> None:
+    got = digit_run_spans(text, language)
+    assert [(r.digits, r.start, r.end) for r in got] == runs
+    assert tuple(r.digits for r in got) == digit_runs(text, language)
+    for r in got:  # the span starts and ends on what was read, not on a separator
+        assert normalise_digits(text[r.start : r.end], language) == r.digits

@@ -117,3 +117,30 @@ def test_refine_windows_moves_start_to_onset() -> None:
     # starts never go backwards
     out = refine_windows([(1.0, 1.1), (0.2, 0.3)], vad)
     assert out[1][0] >= out[0][0]
+
+
+def test_words_count_as_the_end_only_in_word_rows() -> None:
+    classes = np.array([3, 4, END, OTHER], dtype=np.int8)
+    logits = np.log(np.array([[0.2, 0.1, 0.1, 0.6]] * 2))
+    lp = np.exp(class_logprobs(logits, classes, word_rows=(1,)))
+    assert lp[0, 3] == pytest.approx(0.5)  # a word is left out: 0.2 : 0.1 : 0.1
+    assert lp[1, END] == pytest.approx(0.7)  # a word there ends the digits
+    assert lp[1, 3] == pytest.approx(0.2)
+
+
+def test_refine_windows_keeps_a_pause_out_of_both_neighbours() -> None:
+    # two groups of speech with a long pause; the aligner gave the pause to the first group's
+    # last digit and started the next digit a little after its onset
+    x = _tone(16000, 0.5, 1.0, 3.0) + _tone(16000, 2.0, 2.6, 3.0)
+    vad = voice_activity(x, 16000)
+    (a_start, a_end), (b_start, b_end) = refine_windows([(0.7, 2.06), (2.06, 2.4)], vad)
+    assert a_start == pytest.approx(0.7)
+    assert a_end == pytest.approx(1.0, abs=0.04)  # not 2.06: the pause and the next onset
+    assert b_start == pytest.approx(2.0, abs=0.03)  # back to the onset the aligner missed
+    assert b_end == pytest.approx(2.4)
+    # but never back over words that came before (a digit said inside a sentence)
+    ((s, e),) = refine_windows([(2.3, 2.5)], vad)
+    assert s == pytest.approx(2.3, abs=0.011) and e == pytest.approx(2.5)
+    # a stretch after a pause that ends inside the window stays (a word with a gap in it)
+    ((s, e),) = refine_windows([(0.4, 2.7)], vad)
+    assert s == pytest.approx(0.5, abs=0.03) and e == pytest.approx(2.6, abs=0.04)

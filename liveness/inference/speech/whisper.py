@@ -297,15 +297,13 @@ class WhisperVerifier:
         cls = self._classes
         if cls.size < rows.shape[1]:  # special tokens past the tokenizer's table
             cls = np.concatenate([cls, np.full(rows.shape[1] - cls.size, OTHER, np.int8)])
-        # A word where a digit should be means the digits end (or, right after the prompt, do
-        # not start) there: it competes with the expected digit as the end does, else a word is
-        # scored on the digits' leftover probability and an inserted digit can win by chance.
-        # With words_end (after a prefix of the model's own words, whose next token was a
-        # digit), the first digit is left to the digits alone (a homophone such as " for" must
-        # not count against "4"), and a word after the last digit ends the digits as the end of
-        # text does.
+        # After a prefix of the model's own words (words_end), a word where the last digit
+        # should be means the digits ended before it (else an inserted last digit is scored on
+        # the digits' leftover probability and can win by chance), and a word after the last
+        # digit ends the digits as the end of text does. Right after the prompt, words are left
+        # out as before: Mandarin homophones (班 for 八) would count against the digit.
         last = len(pick) - 2
-        word_rows = (last, last + 1) if words_end else (0, last)
+        word_rows = (last, last + 1) if words_end else ()
         clp = class_logprobs(
             rows[pick], cls[: rows.shape[1]], final_rows=(len(pick) - 1,), word_rows=word_rows
         )
