@@ -458,14 +458,14 @@ class WhisperVerifier:
                         enc, digits, where.prefix, glued=where.glued, words_end=True
                     )
                     accepted = fs2.margin >= self._margin and where.policy_ok
-                    if fs is None or accepted or fs2.margin > fs.margin:
+                    if fs is None or accepted:
                         fs, prefix, glued = fs2, where.prefix, where.glued
                 t["rescore"] = time.perf_counter() - t0
-                if fs is None:  # nothing heard to place: score right after the prompt
-                    fs = self.forced_score(enc, digits)
-                    accepted = fs.margin >= self._margin
                 if accepted:
                     heard = digits
+            if fs is None:  # force_prefix, and nothing heard to place: score after the prompt
+                fs = self.forced_score(enc, digits)
+                accepted = fs.margin >= self._margin
             t0 = time.perf_counter()
             per_digit = self._digit_tokens(digits, glued=glued)
             windows = self.align_encoded(enc, per_digit, frames, prefix)
