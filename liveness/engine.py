@@ -31,12 +31,14 @@ carries LIP_SYNC_MISMATCH.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -55,14 +57,15 @@ from liveness.errors import (
     ChallengeSubjectError,
     MediaError,
 )
+from liveness.inference.tracker import KeyframeClock
 from liveness.results import Decision, Reason, Score
 
 if TYPE_CHECKING:
     from liveness.challenge import ChallengeAuthority
-    from liveness.media import Clip
+    from liveness.media import Clip, FrameCallback
     from liveness.records import AttemptLimiter, RecordStore
     from liveness.stages.face import FaceStage, FaceStageResult
-    from liveness.stages.speech import SpeechStage
+    from liveness.stages.speech import SpeechResult, SpeechStage
     from liveness.stages.spoof import PassiveResult, PassiveStage
 
 __all__ = ["Engine"]
@@ -227,45 +230,63 @@ class Engine:
             return self._rejected(exc, subject, decoded.nonce, timings, t_start)
         timings["challenge"] = time.perf_counter() - t
 
-        # 2. decode; the enrolled photo's face is embedded in the pool meanwhile
+        # 2. decode: the sound in the pool, where the speech stage then runs on it at once, and
+        # the pictures here; meanwhile the pool embeds the enrolled photo's face and runs the
+        # full face detection of each key frame as soon as it is decoded
         t = time.perf_counter()
         photo = self._decode_photo(reference_photo)
         timings["decode_photo"] = time.perf_counter() - t
         pending: list[Future[_Timed]] = []
         try:
+            speech_future = self._submit(pending, self._hear, clip, challenge.digits)
             ref_future = self._submit(pending, self.face.reference, photo)
+            keys: dict[int, Future[_Timed]] = {}
+            is_key = self._keyframe_rule()
+
+            def on_frame(i: int, t_s: float, img: npt.NDArray[np.uint8]) -> None:
+                if is_key(i, t_s):
+                    keys[i] = self._submit(pending, self.face.detector.detect, img)
+
             t = time.perf_counter()
-            clip_obj = self._decode_clip(clip)
+            clip_obj = self._decode_clip(clip, on_frame=on_frame, audio=False)
             timings["decode"] = time.perf_counter() - t
 
-            # 3. speech in the pool, the face stage here
-            speech_future = self._submit(
-                pending, self.speech.run, clip_obj.audio, clip_obj.audio_rate, challenge.digits
-            )
+            # 3. the face track here, from the key frames detected already (speech goes on)
+            detected = {i: f.result().value for i, f in keys.items()}
+            track, track_s = self.face.track(clip_obj, detected=detected)
             ref_t = ref_future.result()
             timings["face_reference"] = ref_t.seconds
-            face_t = _timed(self.face.run, clip_obj, ref_t.value)
-            face_res: FaceStageResult = face_t.value
-            timings["face"] = face_t.seconds
 
-            # 4. passive in the pool, the mouth signal here; then lip-sync once speech is done.
-            # Passive and lip-sync judge a face tracked through the clip; without one the face
-            # stage's NO_FACE / FACE_LOST already asks for a retry, which never passes.
-            tracked = not ({Reason.NO_FACE, Reason.FACE_LOST} & set(face_res.reasons))
-            passive_future = None
-            mouth: npt.NDArray[np.float64] | None = None
+            # 4. quality, embedding and match, and the mouth signal, in the pool while passive
+            # anti-spoofing runs here (its motion cues in the pool too); then lip-sync. Passive
+            # and lip-sync judge a face tracked through the clip; without one the track's
+            # NO_FACE / FACE_LOST already asks for a retry, which never passes.
+            finish_future = self._submit(
+                pending, partial(self.face.finish, track_s=track_s), clip_obj, ref_t.value, track
+            )  # fmt: skip
+            tracked = not ({Reason.NO_FACE, Reason.FACE_LOST} & set(track.reasons))
+            mouth_future: Future[_Timed] | None = None
+            passive_res: PassiveResult | None = None
             if tracked:
-                passive_future = self._submit(
-                    pending, self.passive.run, clip_obj.frames, clip_obj.timestamps,
-                    face_res.faces,
-                )  # fmt: skip
+                lms = [f.landmarks if f is not None else None for f in track.faces]
+                mouth_future = self._submit(pending, mouth_signal, clip_obj.frames, lms)
                 t = time.perf_counter()
-                lms = [f.landmarks if f is not None else None for f in face_res.faces]
-                mouth = mouth_signal(clip_obj.frames, lms)
-                timings["mouth"] = time.perf_counter() - t
+                passive_res = self.passive.run(
+                    clip_obj.frames, clip_obj.timestamps, track.faces, executor=self._pool
+                )
+                timings["passive"] = time.perf_counter() - t
+            finish_t = finish_future.result()
+            face_res: FaceStageResult = finish_t.value
+            timings["face"] = track_s + finish_t.seconds
+            mouth: npt.NDArray[np.float64] | None = None
+            if mouth_future is not None:
+                mouth_t = mouth_future.result()
+                mouth, timings["mouth"] = mouth_t.value, mouth_t.seconds
             speech_t = speech_future.result()
-            speech_res = speech_t.value
-            timings["speech"] = speech_t.seconds
+            sound, speech_res, timings["decode_audio"] = speech_t.value
+            timings["speech"] = speech_t.seconds - timings["decode_audio"]
+            if sound is not clip_obj:
+                clip_obj = dataclasses.replace(clip_obj, audio=sound.audio)
             sync_res: SyncResult | None = None
             if (
                 mouth is not None
@@ -282,11 +303,6 @@ class Engine:
                     self.cfg.sync,
                 )
                 timings["sync"] = time.perf_counter() - t
-            passive_res: PassiveResult | None = None
-            if passive_future is not None:
-                passive_t = passive_future.result()
-                passive_res = passive_t.value
-                timings["passive"] = passive_t.seconds
         finally:
             for f in pending:  # never leave a pool task running behind an error
                 if not f.cancel():
@@ -361,7 +377,33 @@ class Engine:
         ref = self.face.reference(photo)
         return self.face.run(clip, ref)
 
-    def _decode_clip(self, clip: ClipSource | Clip) -> Clip:
+    def _keyframe_rule(self) -> Callable[[int, float], bool]:
+        """Which decoded frames the tracker will detect in full (``FaceTracker.track``'s rule,
+        decided frame by frame; the last frame, known only at the end, is detected there)."""
+        fc = self.cfg.face
+        if fc.detect_interval_s is not None:
+            clock = KeyframeClock(fc.detect_interval_s)
+            return lambda _i, t: clock.is_key(t)
+        every = fc.detect_every
+        return lambda i, _t: i % every == 0
+
+    def _hear(self, clip: ClipSource | Clip, digits: str) -> tuple[Clip, SpeechResult, float]:
+        """Decode the clip's sound alone and run the speech stage on it: (the sound as a Clip
+        without frames, or ``clip`` itself when it was decoded already; the result; seconds
+        spent decoding)."""
+        t = time.perf_counter()
+        sound = self._decode_clip(clip, video=False)
+        decode_s = time.perf_counter() - t
+        return sound, self.speech.run(sound.audio, sound.audio_rate, digits), decode_s
+
+    def _decode_clip(
+        self,
+        clip: ClipSource | Clip,
+        *,
+        on_frame: FrameCallback | None = None,
+        video: bool = True,
+        audio: bool = True,
+    ) -> Clip:
         from liveness.media import Clip as ClipType
         from liveness.media import open_clip
 
@@ -373,7 +415,14 @@ class Engine:
         fps = media.target_fps
         if fps is not None:
             fps = max(fps, self.cfg.sync.video_fps)
-        return open_clip(clip, media, target_fps=fps)
+        return open_clip(
+            clip,
+            media,
+            target_fps=fps,
+            on_frame=on_frame,
+            decode_video=video,
+            decode_audio=audio,
+        )
 
     def _decode_photo(self, photo: PhotoSource) -> npt.NDArray[np.uint8]:
         from liveness.media import read_image

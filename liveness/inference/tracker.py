@@ -26,7 +26,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -40,6 +40,7 @@ from liveness.results import Reason, Score
 
 __all__ = [
     "FaceTracker",
+    "KeyframeClock",
     "Track",
     "box_iou",
     "keyframe_indices",
@@ -95,15 +96,30 @@ def keyframe_indices(n: int, every: int) -> tuple[int, ...]:
     return tuple(ks)
 
 
+class KeyframeClock:
+    """Key frames by clip time, decided frame by frame as a clip decodes: the first frame, then
+    each first frame ``interval_s`` or more after the previous key (``keyframe_times`` adds the
+    last frame once the clip is complete)."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._last: float | None = None
+
+    def is_key(self, t: float) -> bool:
+        """Whether the next frame, shown at ``t`` seconds, is a key frame."""
+        if self._last is None or t - self._last >= self.interval_s - 1e-6:
+            self._last = t
+            return True
+        return False
+
+
 def keyframe_times(timestamps: npt.ArrayLike, interval_s: float) -> tuple[int, ...]:
     """The first frame, each first frame ``interval_s`` or more after the previous key, the last."""
     t = np.asarray(timestamps, np.float64).reshape(-1)
     if t.size == 0:
         return ()
-    ks = [0]
-    for i in range(1, t.size):
-        if t[i] - t[ks[-1]] >= interval_s - 1e-6:
-            ks.append(i)
+    clock = KeyframeClock(interval_s)
+    ks = [i for i in range(t.size) if clock.is_key(float(t[i]))]
     if ks[-1] != t.size - 1:
         ks.append(t.size - 1)
     return tuple(ks)
@@ -164,12 +180,16 @@ class FaceTracker:
         self,
         frames: npt.NDArray[np.uint8] | Sequence[npt.NDArray[np.uint8]],
         timestamps: npt.ArrayLike | None = None,
+        *,
+        detected: Mapping[int, Sequence[Face]] | None = None,
     ) -> Track:
         """Follow the face through ``frames`` ((T, H, W, 3) BGR uint8, or a list of frames).
 
         ``timestamps`` (seconds, one per frame) space the key frames by ``face.detect_interval_s``
         of clip time; without them (or with no interval set) every ``face.detect_every``-th
-        frame is a key frame.
+        frame is a key frame. ``detected``: full detections of some key frames made already
+        (``detector.detect`` while the clip decoded, see ``KeyframeClock``); the other key
+        frames are detected here.
         """
         n = len(frames)
         if n == 0:
@@ -182,7 +202,12 @@ class FaceTracker:
             keys = keyframe_times(ts, cfg.detect_interval_s)
         else:
             keys = keyframe_indices(n, cfg.detect_every)
-        detections = self.detector.detect_many([frames[k] for k in keys])
+        done = detected or {}
+        todo_keys = [k for k in keys if k not in done]
+        fresh = dict(
+            zip(todo_keys, self.detector.detect_many([frames[k] for k in todo_keys]), strict=True)
+        )
+        detections = [done[k] if k in done else fresh[k] for k in keys]
 
         faces: list[Face | None] = [None] * n
         multi: list[int] = []

@@ -27,9 +27,18 @@ from liveness.media._container import decode_container, probe_container
 from liveness.media._folder import FRAME_EXTENSIONS, decode_folder, probe_folder
 from liveness.media._image import read_image
 from liveness.media._source import resolve
-from liveness.media._types import Clip, ClipInfo
+from liveness.media._types import Clip, ClipInfo, FrameCallback
 
-__all__ = ["FRAME_EXTENSIONS", "Clip", "ClipInfo", "open_clip", "probe", "read_image"]
+__all__ = [
+    "FRAME_EXTENSIONS",
+    "Clip",
+    "ClipInfo",
+    "FrameCallback",
+    "open_audio",
+    "open_clip",
+    "probe",
+    "read_image",
+]
 
 
 class _Default:
@@ -64,6 +73,9 @@ def open_clip(
     target_fps: float | None | _Default = _CFG_FPS,
     every_nth: int | None = None,
     require_audio: bool = True,
+    on_frame: FrameCallback | None = None,
+    decode_video: bool = True,
+    decode_audio: bool = True,
 ) -> Clip:
     """Decode a clip: frames (BGR uint8, rotation applied), timestamps and 16 kHz mono audio.
 
@@ -74,6 +86,14 @@ def open_clip(
 
     ``src`` may be a path, the file's bytes, or a folder of frames plus one WAV (frames sorted by
     name; frame rate from ``fps.txt`` in the folder or ``cfg.folder_fps``, 25 by default).
+
+    ``on_frame(index, t, frame)`` is called for each kept frame as soon as it is decoded (the
+    engine starts face detection on early key frames while the rest decodes); an exception it
+    raises stops the decoding and propagates.
+
+    ``decode_video=False`` / ``decode_audio=False`` leave that stream undecoded (no frames, or
+    no samples, in the result; the limits and ``require_audio`` still apply), so a caller can
+    decode the sound and the pictures apart, in two threads (``open_audio``).
     """
     cfg = cfg or MediaConfig()
     if every_nth is not None:
@@ -88,4 +108,19 @@ def open_clip(
             raise ValueError(f"target_fps must be > 0 or None, got {fps}")
     source = resolve(src, max_bytes=cfg.max_file_bytes, what="clip", allow_dir=True)
     decode = decode_folder if source.is_dir else decode_container
-    return decode(source, cfg, target_fps=fps, every_nth=every_nth, require_audio=require_audio)
+    return decode(
+        source,
+        cfg,
+        target_fps=fps,
+        every_nth=every_nth,
+        require_audio=require_audio,
+        on_frame=on_frame,
+        video=decode_video,
+        audio_track=decode_audio,
+    )
+
+
+def open_audio(src: Src, cfg: MediaConfig | None = None) -> Clip:
+    """Only the sound of a clip: ``open_clip`` without decoding a video frame (``frames`` is
+    empty; ``audio`` is on the clip's time axis, as ``open_clip`` gives it)."""
+    return open_clip(src, cfg, target_fps=None, decode_video=False)

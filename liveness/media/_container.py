@@ -26,7 +26,7 @@ from liveness.errors import (
 )
 from liveness.media._audio import AudioAccumulator, frame_to_mono
 from liveness.media._source import Source, sniff_container
-from liveness.media._types import Clip, ClipInfo
+from liveness.media._types import Clip, ClipInfo, FrameCallback
 
 __all__ = ["decode_container", "probe_container"]
 
@@ -312,22 +312,30 @@ def decode_container(
     target_fps: float | None,
     every_nth: int | None,
     require_audio: bool,
+    on_frame: FrameCallback | None = None,
+    video: bool = True,
+    audio_track: bool = True,
 ) -> Clip:
+    """Decode the clip; ``video=False`` or ``audio_track=False`` leaves that stream undecoded
+    (its frames, or its samples, come back empty) so that the two can be decoded apart."""
     label = source.label
     with _opened(source) as container:
         hdr = _read_header(container, source, cfg)
-        if hdr.vstream is None:
+        if hdr.vstream is None and video:
             raise MissingStreamError(f"{label} has no video stream (audio only)")
         if hdr.astream is None and require_audio:
             raise MissingStreamError(f"{label} has no audio stream (the microphone was off)")
         if hdr.duration_s > 0:
             check_duration(hdr.duration_s, cfg, label=label)
-        vcc = hdr.vstream.codec_context
-        _guard_decoder(vcc, cfg)
-        vcc.thread_count = cfg.decode_threads
-        if cfg.decode_threads != 1:
-            vcc.thread_type = "AUTO"
-        streams = [hdr.vstream] + ([hdr.astream] if hdr.astream is not None else [])
+        vcc = hdr.vstream.codec_context if hdr.vstream is not None else None
+        if vcc is not None:
+            _guard_decoder(vcc, cfg)
+            vcc.thread_count = cfg.decode_threads
+            if cfg.decode_threads != 1:
+                vcc.thread_type = "AUTO"
+        streams = ([hdr.vstream] if video else []) + (
+            [hdr.astream] if audio_track and hdr.astream is not None else []
+        )
 
         # Guards against a container that lies: time past the limit (plus a margin for audio
         # priming and rounding), and a frame count no honest clip of that length can reach.
@@ -367,7 +375,7 @@ def decode_container(
             try:
                 decoded = packet.decode()
             except av.FFmpegError:
-                if packet.stream.type == "video":
+                if packet.stream.type == "video" and vcc is not None:
                     # FFmpeg's max_pixels backstop refused a giant frame: say so, typed.
                     check_resolution(vcc.width, vcc.height, cfg, label=label, declared=False)
                 errors += 1
@@ -411,17 +419,24 @@ def decode_container(
                 else:
                     keep = True
                 if keep:
-                    frames.add(_to_bgr(frame, rotation, cfg.max_frame_side))
+                    img = _to_bgr(frame, rotation, cfg.max_frame_side)
+                    frames.add(img)
                     times.append(t)
+                    if on_frame is not None:
+                        on_frame(frames.n - 1, t, img)
 
-        if not frames.n:
+        if video and not frames.n:
             raise CorruptMediaError(f"{label}: no video frame could be decoded")
         rotation = rotation or 0
         span = last_t - (first_t or 0.0) + nominal
         measured = max(span, audio.seconds)
         for what, got, declared in (
-            ("video", span, hdr.video_duration_s),
-            ("audio", audio.seconds, hdr.audio_duration_s if require_audio else 0.0),
+            ("video", span, hdr.video_duration_s if video else 0.0),
+            (
+                "audio",
+                audio.seconds,
+                hdr.audio_duration_s if require_audio and audio_track else 0.0,
+            ),
         ):
             if declared > 0 and got < _MIN_DECODED_SHARE * declared:
                 raise CorruptMediaError(
@@ -429,7 +444,7 @@ def decode_container(
                     "container declares (truncated upload?)"
                 )
         check_duration(hdr.duration_s if hdr.duration_s > 0 else measured, cfg, label=label)
-        if require_audio and audio.seconds <= 0:
+        if require_audio and audio_track and audio.seconds <= 0:
             raise MissingStreamError(f"{label}: the audio stream holds no decodable sound")
         info = hdr.info(
             rotation=rotation,

@@ -33,7 +33,7 @@ from liveness.media._audio import AudioAccumulator, frame_to_mono
 from liveness.media._container import check_duration, check_resolution
 from liveness.media._image import decode_image, image_header
 from liveness.media._source import Source, resolve
-from liveness.media._types import Clip, ClipInfo
+from liveness.media._types import Clip, ClipInfo, FrameCallback
 
 __all__ = ["FRAME_EXTENSIONS", "decode_folder", "probe_folder"]
 
@@ -161,6 +161,9 @@ def decode_folder(
     target_fps: float | None,
     every_nth: int | None,
     require_audio: bool,
+    on_frame: FrameCallback | None = None,
+    video: bool = True,
+    audio_track: bool = True,
 ) -> Clip:
     folder = _Folder(source, cfg)
     if folder.wav is None and require_audio:
@@ -182,6 +185,8 @@ def decode_folder(
     else:
         keep = list(range(n))
 
+    if not video:
+        keep = []
     frames: list[np.ndarray] = []
     for i in keep:
         path = folder.frames[i]
@@ -195,14 +200,16 @@ def decode_folder(
                 f"{frames[0].shape[1]}x{frames[0].shape[0]}; all frames must share one size"
             )
         frames.append(_fit(img, cfg.max_frame_side))
+        if on_frame is not None:
+            on_frame(len(frames) - 1, i / folder.fps, frames[-1])
 
     audio = np.zeros(0, dtype=np.float32)
-    if folder.wav is not None:
+    if folder.wav is not None and audio_track:
         audio = _read_wav(folder.wav, cfg)
         if require_audio and audio.size == 0:
             raise MissingStreamError(f"{folder.wav} holds no audio samples")
     return Clip(
-        frames=np.stack(frames),
+        frames=np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8),
         timestamps=np.asarray(keep, dtype=np.float64) / folder.fps,
         audio=audio,
         audio_rate=cfg.audio_rate,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Clip", "ClipInfo"]
+__all__ = ["Clip", "ClipInfo", "FrameCallback"]
+
+# Called for each kept frame as soon as it is decoded: (index in Clip.frames, time in seconds,
+# the BGR frame). Lets a caller start work on early frames while the rest of the clip decodes.
+FrameCallback = Callable[[int, float, np.ndarray], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,6 +21,7 @@ photo enrols.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -151,28 +152,51 @@ class FaceStage:
             reasons=(),
         )
 
-    def run(self, clip: Clip, reference: ReferenceFace | npt.ArrayLike) -> FaceStageResult:
+    def run(
+        self,
+        clip: Clip,
+        reference: ReferenceFace | npt.ArrayLike,
+        *,
+        detected: Mapping[int, Sequence[Face]] | None = None,
+    ) -> FaceStageResult:
         """Track, check and match the clip's face against the reference.
 
         ``reference``: a ``ReferenceFace``; or an array, read as a stored (128,) embedding when it
-        has 128 values and as the enrolled photo (H, W, 3) BGR uint8 otherwise.
+        has 128 values and as the enrolled photo (H, W, 3) BGR uint8 otherwise. ``detected``:
+        key-frame detections made while the clip decoded (``FaceTracker.track``).
         """
         t0 = time.perf_counter()
-        timings: dict[str, float] = {}
         ref = self._as_reference(reference)
+        ref_s = time.perf_counter() - t0 if ref is not reference else None
+        track, track_s = self.track(clip, detected=detected)
+        res = self.finish(clip, ref, track, track_s=track_s)
+        if ref_s is not None:
+            res.timings["face_reference"] = ref_s
+        res.timings["face_total"] = time.perf_counter() - t0
+        return res
+
+    def track(
+        self, clip: Clip, *, detected: Mapping[int, Sequence[Face]] | None = None
+    ) -> tuple[Track, float]:
+        """Follow the clip's face (the first half of ``run``): the track and its seconds."""
         frames = clip.frames
         if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[0] == 0:
             raise MediaError("the clip has no video frames for the face stage")
-        if ref is not reference:
-            timings["face_reference"] = time.perf_counter() - t0
-
         t = time.perf_counter()
-        track = self.tracker.track(frames, clip.timestamps)
-        timings["face_track"] = time.perf_counter() - t
+        track = self.tracker.track(frames, clip.timestamps, detected=detected)
+        return track, time.perf_counter() - t
+
+    def finish(
+        self, clip: Clip, ref: ReferenceFace, track: Track, *, track_s: float = 0.0
+    ) -> FaceStageResult:
+        """Quality, embedding and match on a track (the second half of ``run``)."""
+        t0 = time.perf_counter()
+        frames = clip.frames
+        timings: dict[str, float] = {"face_track": track_s}
         reasons: list[Reason] = list(ref.reasons) + list(track.reasons)
         scores: list[Score] = list(track.scores)
         if Reason.NO_FACE in track.reasons:
-            timings["face_total"] = time.perf_counter() - t0
+            timings["face_total"] = track_s + time.perf_counter() - t0
             return FaceStageResult(
                 faces=track.faces,
                 best_index=None,
@@ -218,7 +242,7 @@ class FaceStage:
         reasons += continuity.reasons
         scores += continuity.scores
         timings["face_match"] = time.perf_counter() - t
-        timings["face_total"] = time.perf_counter() - t0
+        timings["face_total"] = track_s + time.perf_counter() - t0
         return FaceStageResult(
             faces=track.faces,
             best_index=quality.best_index,

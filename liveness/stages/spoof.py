@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +102,11 @@ class PassiveStage:
         frames: npt.NDArray[np.uint8],
         timestamps: npt.ArrayLike,
         faces: Sequence[Face | None],
+        *,
+        executor: Executor | None = None,
     ) -> PassiveResult:
+        """Judge the clip's tracked face (see the module docstring). With an ``executor``, the
+        motion cues run there while the model and the other cues run in the calling thread."""
         c = self._cfg
         t0 = time.perf_counter()
         frames = np.asarray(frames)
@@ -128,33 +133,44 @@ class PassiveStage:
                 timings=timings,
             )
 
-        picked = spaced_indices(usable, c.frames)
-        boxes = [faces[i].box for i in picked]  # type: ignore[union-attr]
-        t = time.perf_counter()
-        per_frame = self._model.live_scores([frames[i] for i in picked], boxes)
-        live = trimmed_mean(per_frame, c.trim)
-        timings["passive_model"] = time.perf_counter() - t
-
-        t = time.perf_counter()
         keep = set(usable)
         track_boxes = [
             f.box if (i in keep and f is not None) else None for i, f in enumerate(faces)
         ]
-        planar, still = motion_cues(
-            frames, ts, track_boxes, planar_threshold=c.planar_threshold,
-            still_threshold=c.still_threshold, gap_s=c.motion_gap_s, min_motion_px=c.min_motion_px,
-        )  # fmt: skip
-        timings["passive_motion"] = time.perf_counter() - t
-        t = time.perf_counter()
-        pg = [np.asarray(cv2.cvtColor(frames[i], cv2.COLOR_BGR2GRAY), np.uint8) for i in picked]
-        cues = (
-            moire_cue(pg, boxes, threshold=c.moire_threshold),
-            display_gamut_cue([frames[i] for i in picked], boxes, threshold=c.gamut_threshold),
-            border_cue(pg, boxes, threshold=c.border_threshold),
-            planar,
-            still,
+
+        def motion() -> tuple[tuple[CueResult, CueResult], float]:
+            t = time.perf_counter()
+            cues = motion_cues(
+                frames, ts, track_boxes, planar_threshold=c.planar_threshold,
+                still_threshold=c.still_threshold, gap_s=c.motion_gap_s,
+                min_motion_px=c.min_motion_px,
+            )  # fmt: skip
+            return cues, time.perf_counter() - t
+
+        pending = executor.submit(motion) if executor is not None else None
+        try:
+            picked = spaced_indices(usable, c.frames)
+            boxes = [faces[i].box for i in picked]  # type: ignore[union-attr]
+            t = time.perf_counter()
+            per_frame = self._model.live_scores([frames[i] for i in picked], boxes)
+            live = trimmed_mean(per_frame, c.trim)
+            timings["passive_model"] = time.perf_counter() - t
+            t = time.perf_counter()
+            pg = [np.asarray(cv2.cvtColor(frames[i], cv2.COLOR_BGR2GRAY), np.uint8) for i in picked]
+            frame_cues = (
+                moire_cue(pg, boxes, threshold=c.moire_threshold),
+                display_gamut_cue([frames[i] for i in picked], boxes, threshold=c.gamut_threshold),
+                border_cue(pg, boxes, threshold=c.border_threshold),
+            )
+            timings["passive_cues"] = time.perf_counter() - t
+        except BaseException:
+            if pending is not None and not pending.cancel():
+                pending.exception()  # never leave the motion cues running behind an error
+            raise
+        (planar, still), timings["passive_motion"] = (
+            pending.result() if pending is not None else motion()
         )
-        timings["passive_cues"] = time.perf_counter() - t
+        cues = (*frame_cues, planar, still)
 
         spoof, fired = fuse(
             live, c.live_threshold, cues, strong_cues=c.strong_cues,

@@ -350,3 +350,23 @@ def test_bad_input_is_a_typed_error(models_ready: None) -> None:
         stage.run(frames, np.arange(3) / 10, [None] * 4)
     with pytest.raises(MediaError):
         stage.run(frames[..., 0], np.arange(4) / 10, [None] * 4)
+
+
+@pytest.mark.parametrize(("kind", "name"), [("grid", "bbaf2n"), ("print", ATTACK_PHOTOS[0])])
+def test_motion_cues_in_an_executor_give_the_same_result(
+    models_ready: None, kind: str, name: str
+) -> None:
+    """The engine runs the motion cues in its pool: the result must be the serial one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = Config()
+    det = FaceDetector.from_config(cfg)
+    stage = PassiveStage.from_config(cfg)
+    clip = load_case(kind, name)
+    found = det.detect_many(list(clip.frames))
+    faces = [max(f, key=lambda z: z.area) if f else None for f in found]
+    serial = stage.run(clip.frames, clip.timestamps, faces)
+    with ThreadPoolExecutor(1) as pool:
+        pooled = stage.run(clip.frames, clip.timestamps, faces, executor=pool)
+    assert pooled.details() == serial.details()
+    assert pooled.reasons == serial.reasons and pooled.scores == serial.scores

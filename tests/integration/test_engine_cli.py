@@ -63,7 +63,11 @@ def test_certify_unreadable_clip_is_a_media_error(
 
 
 def test_demo_certifies_a_grid_clip(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["demo", "--data", str(SHARED_DATA), "--source", "grid", "--json"])
+    # one clip whose digit tiny.en hears (the digit of lbax4n or lbbc2a is misheard, so a
+    # random pick over every clip would fail now and then: tests/integration/test_engine.py)
+    code = main(
+        ["demo", "--data", str(SHARED_DATA), "--source", "grid", "--clip", "bbaf2n", "--json"]
+    )
     captured = capsys.readouterr()
     d = json.loads(captured.out)
     assert "challenge: read the digit" in captured.err

@@ -429,3 +429,57 @@ def test_h264_with_b_frames_keeps_presentation_order(tmp_path: Path) -> None:
     sampled = open_clip(path, target_fps=5.0)
     np.testing.assert_allclose(sampled.timestamps, np.arange(0, N, 5) / 25, atol=2e-3)
     np.testing.assert_array_equal(sampled.frames, clip.frames[::5])
+
+
+def test_sound_and_pictures_decoded_apart_equal_one_pass(tmp_path: Path) -> None:
+    """The engine decodes the sound in one thread and the pictures in another: each half must
+    be exactly what a single pass gives, and on_frame sees every kept frame as it decodes."""
+    from liveness.media import open_audio
+
+    frames, audio48, _ = _source()
+    path = tmp_path / "clip.mp4"
+    encode_clip(path, frames, audio48)
+    both = open_clip(path, target_fps=10.0)
+    seen: list[tuple[int, float, np.ndarray]] = []
+    pictures = open_clip(
+        path,
+        target_fps=10.0,
+        decode_audio=False,
+        on_frame=lambda i, t, img: seen.append((i, t, img.copy())),
+    )
+    sound = open_audio(path)
+    np.testing.assert_array_equal(pictures.frames, both.frames)
+    np.testing.assert_array_equal(pictures.timestamps, both.timestamps)
+    assert pictures.audio.size == 0
+    np.testing.assert_array_equal(sound.audio, both.audio)
+    assert sound.frames.shape[0] == 0
+    assert [i for i, _, _ in seen] == list(range(both.n_frames))
+    np.testing.assert_array_equal([t for _, t, _ in seen], both.timestamps)
+    np.testing.assert_array_equal(np.stack([img for _, _, img in seen]), both.frames)
+
+
+def test_an_on_frame_error_stops_decoding_and_propagates(tmp_path: Path) -> None:
+    frames, audio48, _ = _source()
+    path = tmp_path / "clip.mp4"
+    encode_clip(path, frames, audio48)
+    calls: list[int] = []
+
+    def boom(i: int, t: float, img: np.ndarray) -> None:
+        calls.append(i)
+        if i == 2:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        open_clip(path, target_fps=None, on_frame=boom)
+    assert calls == [0, 1, 2]
+
+
+def test_sound_only_still_needs_an_audio_stream(tmp_path: Path) -> None:
+    from liveness.errors import MissingStreamError
+    from liveness.media import open_audio
+
+    frames, _, _ = _source()
+    path = tmp_path / "silent.mp4"
+    encode_clip(path, frames, None)
+    with pytest.raises(MissingStreamError):
+        open_audio(path)

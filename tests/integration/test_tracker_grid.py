@@ -63,3 +63,28 @@ def test_a_second_person_is_multiple_faces(tracker: FaceTracker) -> None:
     # still one track: it stays on one speaker's side
     xs = [f.center[0] for f in track.faces if f is not None]
     assert len(xs) == n and (max(xs) < 360 or min(xs) >= 360)
+
+
+def test_key_frames_detected_while_decoding_give_the_same_track(tracker: FaceTracker) -> None:
+    """The engine detects key frames as they decode (KeyframeClock) and hands them to track():
+    the track must be the one track() makes alone, and KeyframeClock must pick its key frames."""
+    from liveness.inference.tracker import KeyframeClock, keyframe_times
+
+    clip = open_clip(shared("grid", "bbaf2n.mpg"), target_fps=None)
+    interval = tracker.cfg.detect_interval_s
+    assert interval is not None
+    clock = KeyframeClock(interval)
+    early = [i for i, t in enumerate(clip.timestamps) if clock.is_key(float(t))]
+    keys = keyframe_times(clip.timestamps, interval)
+    assert early == list(keys[:-1]) and keys[-1] == clip.n_frames - 1  # the last comes at the end
+    detected = {i: tracker.detector.detect(clip.frames[i]) for i in early}
+    alone = tracker.track(clip.frames, clip.timestamps)
+    given = tracker.track(clip.frames, clip.timestamps, detected=detected)
+    assert given.keyframes == alone.keyframes and given.reasons == alone.reasons
+    assert given.refined == alone.refined and given.lost_frames == alone.lost_frames
+    for a, b in zip(alone.faces, given.faces, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None and b is not None:
+            # one image per call instead of a batch: onnxruntime's sums may round differently
+            np.testing.assert_allclose(a.box, b.box, atol=1e-2)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-2)
