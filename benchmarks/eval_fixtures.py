@@ -98,7 +98,7 @@ def _sync_auc(engine: Any, data: Path) -> dict[str, Any]:
     p, n = np.array(pos), np.array(neg)
     auc = float(np.mean(p[:, None] > n[None, :]) + 0.5 * np.mean(p[:, None] == n[None, :]))
     sweep = {}
-    for thr in (0.3, 0.35, 0.4, 0.45):
+    for thr in sorted({0.3, 0.35, 0.4, 0.45, 0.5, cfg.sync.min_score}):
         tp = int(np.sum((p >= thr) & np.array(lag_ok_pos)))
         fp = int(np.sum((n >= thr) & np.array(lag_ok_neg)))
         sweep[str(thr)] = f"true {tp}/{len(p)}, swapped {fp}/{len(n)}"

@@ -6,8 +6,10 @@ Pure functions over arrays (no I/O, no models). Two signals are compared:
   transform from its 5 landmarks to a fixed template, and the fraction of *dark* pixels inside the
   lips region is measured (an open mouth shows the dark oral cavity; closed lips do not). Dark is
   relative to the brightness of the lower face in the same frame, so lighting and face size cancel.
-* a **speech envelope** from the audio: band-passed (250-3500 Hz) RMS energy in 40 ms windows,
-  log-compressed, read at any time by interpolation.
+* a **speech envelope** from the audio: RMS energy in 40 ms windows of the second-formant band
+  (800-2200 Hz by default, ``SyncConfig.envelope_low_hz/high_hz``), log-compressed, read at any
+  time by interpolation. Lip opening shapes the F2 region's energy more directly than the F1
+  region's, which is dominated by voicing and vowel height (Grant & Seitz 2000).
 
 The check passes when (1) the normalised cross-correlation of the two signals peaks within
 ``SyncConfig.max_lag_s`` of zero lag, searching lags up to ``search_lag_s`` either way, (2) the
@@ -124,14 +126,22 @@ def mouth_signal(
 
 
 def speech_envelope(
-    audio: NDArray[np.floating[Any]], rate: int, *, hop_s: float = 0.01, win_s: float = 0.04
+    audio: NDArray[np.floating[Any]],
+    rate: int,
+    *,
+    band_hz: tuple[float, float] = (800.0, 2200.0),
+    hop_s: float = 0.01,
+    win_s: float = 0.04,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """(times, log-RMS) of the band-passed audio, one value every ``hop_s`` seconds."""
+    """(times, log-RMS) of the audio band-passed to ``band_hz``, one value every ``hop_s`` s.
+
+    Empty when the clip is shorter than one window or the band lies above the Nyquist limit.
+    """
     x = np.asarray(audio, dtype=np.float64).reshape(-1)
-    if x.size < int(rate * win_s) + 1:
+    lo, hi = band_hz[0], min(band_hz[1], 0.45 * rate)
+    if x.size < int(rate * win_s) + 1 or not 0 < lo < hi:
         return np.zeros(0), np.zeros(0)
-    hi = min(3500.0, 0.45 * rate)
-    sos = butter(4, [250.0, hi], btype="bandpass", fs=rate, output="sos")
+    sos = butter(4, [lo, hi], btype="bandpass", fs=rate, output="sos")
     y = sosfiltfilt(sos, x)
     hop = max(1, int(round(rate * hop_s)))
     win = max(hop, int(round(rate * win_s)))
@@ -173,7 +183,8 @@ def check_sync(
     ts = np.asarray(timestamps, dtype=np.float64)
     m = np.asarray(mouth, dtype=np.float64)
     valid = np.isfinite(m)
-    env_t, env = speech_envelope(audio, rate)
+    band = (cfg.envelope_low_hz, cfg.envelope_high_hz)
+    env_t, env = speech_envelope(audio, rate, band_hz=band)
 
     lags = np.arange(-cfg.search_lag_s, cfg.search_lag_s + 1e-9, cfg.lag_step_s)
     corrs = np.zeros(lags.size)

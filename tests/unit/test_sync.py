@@ -8,6 +8,7 @@ import pytest
 
 from liveness.checks.sync import check_sync, mouth_opening, speech_envelope
 from liveness.config import SyncConfig
+from liveness.errors import ConfigError
 from liveness.results import DigitTiming, Reason
 
 RATE = 16_000
@@ -119,6 +120,51 @@ def test_envelope_follows_loudness() -> None:
     quiet = env[np.interp(t, np.arange(gate.size) / RATE, gate) < 0.01]
     assert loud.mean() > quiet.mean() + 1.0  # more than 20 dB apart
     assert speech_envelope(np.zeros(10, np.float32), RATE)[1].size == 0
+
+
+def _tone(freq: float, dur: float = 1.0) -> np.ndarray:
+    t = np.arange(int(dur * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_envelope_measures_the_f2_band_only() -> None:
+    """A 1.5 kHz tone sits in the default 800-2200 Hz band; a 400 Hz tone (F1 region) of the same
+    amplitude is filtered down to the envelope's floor, 40 dB below the loudest window."""
+    audio = np.concatenate([_tone(1500.0), _tone(400.0)])
+    t, env = speech_envelope(audio, RATE)
+    in_band = env[(t > 0.2) & (t < 0.8)]
+    out_band = env[(t > 1.2) & (t < 1.8)]
+    assert in_band.mean() == pytest.approx(np.log10(0.3 / np.sqrt(2)), abs=0.02)
+    assert in_band.mean() - out_band.mean() == pytest.approx(2.0, abs=1e-3)
+    # the wide band the check used before (250-3500 Hz) keeps both tones within 1 dB
+    _, wide = speech_envelope(audio, RATE, band_hz=(250.0, 3500.0))
+    assert abs(wide[(t > 0.2) & (t < 0.8)].mean() - wide[(t > 1.2) & (t < 1.8)].mean()) < 0.05
+
+
+def test_envelope_empty_when_the_band_is_above_nyquist() -> None:
+    t, env = speech_envelope(_tone(100.0, dur=2.0), 1_000)  # Nyquist 500 Hz < 800 Hz
+    assert t.size == 0 and env.size == 0
+
+
+def test_check_sync_reads_the_configured_band() -> None:
+    """Speech as a 300 Hz tone under steady broadband noise: in the default F2 band only the
+    noise is heard, so the check fails; with the band moved over the tone it passes."""
+    audio, gate = _utterance(0)
+    t = np.arange(audio.size) / RATE
+    low = (0.3 * gate * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    m, ts = _mouth(gate, 0)
+    noise = np.random.default_rng(9).standard_normal(audio.size).astype(np.float32)
+    band_noise = 0.3 * noise + low
+    assert not check_sync(m, ts, band_noise, RATE, _digits_on(gate)).passed
+    cfg = SyncConfig(envelope_low_hz=150.0, envelope_high_hz=500.0)
+    assert check_sync(m, ts, band_noise, RATE, _digits_on(gate), cfg).passed
+
+
+def test_sync_config_rejects_an_empty_band() -> None:
+    with pytest.raises(ConfigError):
+        SyncConfig(envelope_low_hz=2200.0, envelope_high_hz=800.0)
+    with pytest.raises(ConfigError):
+        SyncConfig(envelope_low_hz=0.0)
 
 
 def _drawn_face(open_px: int) -> tuple[np.ndarray, np.ndarray]:
