@@ -82,14 +82,32 @@ class SyncResult:
 
 
 def _align(
-    gray: NDArray[np.uint8], landmarks: NDArray[np.floating[Any]]
+    frame: NDArray[np.uint8], landmarks: NDArray[np.floating[Any]]
 ) -> NDArray[np.uint8] | None:
+    """The 112 px grey chip of the face. Only the part of the frame the warp reads (its source
+    footprint plus two pixels for the bilinear neighbours) is converted to grey: the same chip as
+    converting the whole frame first, for a fraction of the cost on a 720p frame."""
     src = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)
     if not np.all(np.isfinite(src)):
         return None
     m, _ = cv2.estimateAffinePartial2D(src, _TEMPLATE, method=cv2.LMEDS)
     if m is None:
         return None
+    h, w = frame.shape[:2]
+    inv = cv2.invertAffineTransform(m)
+    corners = np.array([[0, 0, 1], [_CANVAS, 0, 1], [0, _CANVAS, 1], [_CANVAS, _CANVAS, 1]], float)
+    xy = corners @ inv.T
+    x1 = int(np.clip(np.floor(xy[:, 0].min()) - 2, 0, w))
+    y1 = int(np.clip(np.floor(xy[:, 1].min()) - 2, 0, h))
+    x2 = int(np.clip(np.ceil(xy[:, 0].max()) + 3, 0, w))
+    y2 = int(np.clip(np.ceil(xy[:, 1].max()) + 3, 0, h))
+    if x2 <= x1 or y2 <= y1:  # the face maps entirely outside the frame
+        x1, y1, x2, y2 = 0, 0, w, h
+    if frame.ndim == 2:
+        gray = frame
+    else:  # grey where the warp reads, zeros (never read) elsewhere: the warp is unchanged
+        gray = np.zeros((h, w), np.uint8)
+        gray[y1:y2, x1:x2] = cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
     return np.asarray(cv2.warpAffine(gray, m, (_CANVAS, _CANVAS), flags=cv2.INTER_LINEAR), np.uint8)
 
 
@@ -98,10 +116,7 @@ def mouth_opening(frame_bgr: NDArray[np.uint8], landmarks: NDArray[np.floating[A
 
     Returns NaN when the landmarks cannot be aligned.
     """
-    gray = np.asarray(
-        frame_bgr if frame_bgr.ndim == 2 else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), np.uint8
-    )
-    chip = _align(gray, landmarks)
+    chip = _align(np.asarray(frame_bgr, np.uint8), landmarks)
     if chip is None:
         return float("nan")
     x0, y0, x1, y1 = _LOWER_FACE_BOX

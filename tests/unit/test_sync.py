@@ -203,3 +203,26 @@ def test_digit_spoken_while_the_face_was_away_asks_for_a_retry() -> None:
     r = check_sync(m, ts, audio, RATE, digits)
     assert not r.passed and r.reasons == (Reason.FACE_LOST,)
     assert r.details["digits_without_face"] == 1
+
+
+@pytest.mark.parametrize(
+    "shift",
+    [(0.0, 0.0), (-150.0, 0.0), (0.0, -170.0), (420.0, 260.0), (-400.0, -400.0)],
+    ids=["centre", "left edge", "top edge", "bottom right", "outside"],
+)
+def test_chip_from_the_warp_footprint_equals_the_whole_frame_in_grey(
+    shift: tuple[float, float],
+) -> None:
+    """_align converts only the pixels the warp reads: exactly the chip of the whole grey frame,
+    also where the face runs off the frame (the warp reads the constant border there)."""
+    from liveness.checks.sync import _TEMPLATE, _align
+
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    lm = (_TEMPLATE - 56.0) * 1.7 + np.array([320.0, 240.0]) + np.array(shift)
+    lm = lm + rng.normal(0, 0.7, lm.shape)
+    m, _ = cv2.estimateAffinePartial2D(lm.astype(np.float32), _TEMPLATE, method=cv2.LMEDS)
+    whole = cv2.warpAffine(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), m, (112, 112))
+    chip = _align(frame, lm)
+    assert chip is not None
+    np.testing.assert_array_equal(chip, whole)
