@@ -640,23 +640,46 @@ def generate(
             grid_refs[p.stem] = _write_jpeg(out / f"ref_grid_{p.stem}.jpg", frames[len(frames) - 3])
         return grid_refs[p.stem]
 
+    def grid_case(
+        name: str,
+        fam: str,
+        clip: Path,
+        *,
+        enrolled: Path,
+        spoken: Path,
+        verdict: str,
+        reasons: tuple[str, ...],
+        notes: str,
+    ) -> None:
+        """A GRID case: ``clip`` certified for ``enrolled``'s person (reference from their own
+        clip) against the digit spoken in the GRID clip ``spoken``."""
+        add(
+            FixtureCase(
+                name=name,
+                family=fam,
+                attack=fam != "genuine_grid",
+                clip=str(clip),
+                reference=str(grid_ref(enrolled)),
+                digits=grid_digit(spoken),
+                subject_id=f"grid-{enrolled.stem}",
+                expected_verdict=verdict,
+                expected_reasons=reasons,
+                notes=notes,
+            )
+        )
+
     if "genuine_grid" in fams:
         for p in grids:
-            if "genuine_grid" in fams:
-                add(
-                    FixtureCase(
-                        name=f"genuine_grid_{p.stem}",
-                        family="genuine_grid",
-                        attack=False,
-                        clip=str(p),
-                        reference=str(grid_ref(p)),
-                        digits=grid_digit(p),
-                        subject_id=f"grid-{p.stem}",
-                        expected_verdict="PASS",
-                        expected_reasons=(),
-                        notes="real talking head; reference from a later frame",
-                    )
-                )
+            grid_case(
+                f"genuine_grid_{p.stem}",
+                "genuine_grid",
+                p,
+                enrolled=p,
+                spoken=p,
+                verdict="PASS",
+                reasons=(),
+                notes="real talking head; reference from a later frame",
+            )
 
     pairs = [(a, b) for a in grids for b in grids if _different_speakers(a, b)]
     if grid_pairs is not None:
@@ -664,38 +687,30 @@ def generate(
         pairs = [pairs[i] for i in order]
     if "other_person" in fams:
         for a, b in pairs:
-            add(
-                FixtureCase(
-                    name=f"other_person_{a.stem}_as_{b.stem}",
-                    family="other_person",
-                    attack=True,
-                    clip=str(a),
-                    reference=str(grid_ref(b)),
-                    digits=grid_digit(a),
-                    subject_id=f"grid-{b.stem}",
-                    expected_verdict="FAIL",
-                    expected_reasons=("FACE_MISMATCH",),
-                    notes=f"{a.stem}'s genuine clip against {b.stem}'s enrolled frame",
-                )
+            grid_case(
+                f"other_person_{a.stem}_as_{b.stem}",
+                "other_person",
+                a,
+                enrolled=b,
+                spoken=a,
+                verdict="FAIL",
+                reasons=("FACE_MISMATCH",),
+                notes=f"{a.stem}'s genuine clip against {b.stem}'s enrolled frame",
             )
     if "dubbed" in fams:
         for a, b in pairs:
             fa, fps, _ = _read_grid(a)
             _, _, audio_b = _read_grid(b)
             clip = encode_mp4(out / f"dubbed_{a.stem}_with_{b.stem}.mp4", fa, fps, audio_b)
-            add(
-                FixtureCase(
-                    name=f"dubbed_{a.stem}_with_{b.stem}",
-                    family="dubbed",
-                    attack=True,
-                    clip=str(clip),
-                    reference=str(grid_ref(a)),
-                    digits=grid_digit(b),
-                    subject_id=f"grid-{a.stem}",
-                    expected_verdict="FAIL",
-                    expected_reasons=("LIP_SYNC_MISMATCH",),
-                    notes=f"{a.stem}'s face, {b.stem}'s voice (same grammar, same timing)",
-                )
+            grid_case(
+                f"dubbed_{a.stem}_with_{b.stem}",
+                "dubbed",
+                clip,
+                enrolled=a,
+                spoken=b,
+                verdict="FAIL",
+                reasons=("LIP_SYNC_MISMATCH",),
+                notes=f"{a.stem}'s face, {b.stem}'s voice (same grammar, same timing)",
             )
 
     synth = [f for f in fams if f in SYNTHETIC_FAMILIES]
