@@ -735,7 +735,7 @@ def generate(
 
         def synth_case(
             fam: str, d: str, frames: list[U8], aud: F32, verdict: str, reasons: tuple[str, ...],
-            notes: str,
+            notes: str, *, challenge: str = "fresh",
         ) -> None:  # fmt: skip
             name = f"{fam}_en_{len(d)}digits"
             clip = encode_mp4(out / f"{name}.mp4", frames, scene.fps, aud)
@@ -750,6 +750,7 @@ def generate(
                     subject_id="synthetic-subject",
                     expected_verdict=verdict,
                     expected_reasons=reasons,
+                    challenge=challenge,
                     notes=notes,
                 )
             )
@@ -837,16 +838,16 @@ def generate(
             if fam in fams:
                 d = dig(fam)
                 _, audio, _, frames = genuine(d)
-                name = f"{fam}_en_{len(d)}digits"
-                clip = encode_mp4(out / f"{name}.mp4", frames, scene.fps, audio)
-                add(
-                    FixtureCase(
-                        name=name, family=fam, attack=True, clip=str(clip), reference=str(ref),
-                        digits=d, subject_id="synthetic-subject", expected_verdict="FAIL",
-                        expected_reasons=(reason,), challenge=mode,
-                        notes="a genuine clip; the token is the attack (first use passes)",
-                    )
-                )  # fmt: skip
+                synth_case(
+                    fam,
+                    d,
+                    frames,
+                    audio,
+                    "FAIL",
+                    (reason,),
+                    "a genuine clip; the token is the attack (first use passes)",
+                    challenge=mode,
+                )
         if "screen_replay" in fams:
             d = dig("screen_replay")
             _, audio, _, frames = genuine(d)
