@@ -139,15 +139,20 @@ class FixtureCase:
         return path
 
 
+def _with_paths(case: FixtureCase, fix: Callable[[str], str]) -> FixtureCase:
+    """The case with its clip and reference paths passed through ``fix``."""
+    d = case.to_dict()
+    d["clip"], d["reference"] = fix(case.clip), fix(case.reference)
+    d["expected_reasons"] = tuple(d["expected_reasons"])
+    return FixtureCase(**d)
+
+
 def _rebase(case: FixtureCase, base: Path) -> FixtureCase:
     def fix(p: str) -> str:
         q = Path(p)
         return str(q if q.is_absolute() else (base / q).resolve())
 
-    d = case.to_dict()
-    d["clip"], d["reference"] = fix(case.clip), fix(case.reference)
-    d["expected_reasons"] = tuple(d["expected_reasons"])
-    return FixtureCase(**d)
+    return _with_paths(case, fix)
 
 
 SHARED_PREFIX = "@shared/"  # a sidecar path inside ../shared/data (never copied into git)
@@ -177,10 +182,7 @@ def _portable(case: FixtureCase, out: Path, shared: Path) -> FixtureCase:
             return SHARED_PREFIX + q.relative_to(shared.resolve()).as_posix()
         return q.relative_to(out.resolve()).as_posix()
 
-    d = case.to_dict()
-    d["clip"], d["reference"] = rel(case.clip), rel(case.reference)
-    d["expected_reasons"] = tuple(d["expected_reasons"])
-    return FixtureCase(**d)
+    return _with_paths(case, rel)
 
 
 # -- shared data -----------------------------------------------------------------------------
