@@ -760,6 +760,15 @@ def generate(
         def dig(fam: str) -> str:
             return digits if isinstance(digits, str) else digits[fam]
 
+        def restaged(
+            fam: str, sc: _Scene, verdict: str, reasons: tuple[str, ...], notes: str
+        ) -> None:
+            """The genuine clip's audio over the photo filmed anew in scene ``sc``."""
+            d = dig(fam)
+            _, audio, dur, _ = genuine(d)
+            frames = talking_head(photo, audio, dur, seed=seed, scene=sc)
+            synth_case(fam, d, frames, audio, verdict, reasons, notes)
+
         if "genuine_synthetic" in fams:
             d = dig("genuine_synthetic")
             _, audio, _, frames = genuine(d)
@@ -792,43 +801,25 @@ def generate(
                 "the genuine clip with its audio 1 s late",
             )
         if "still_photo" in fams:
-            d = dig("still_photo")
-            _, audio, dur, _ = genuine(d)
-            sc = _Scene(size=size, mouth=False, head_motion=False, planar=True)
-            frames = talking_head(photo, audio, dur, seed=seed, scene=sc)
-            synth_case(
+            restaged(
                 "still_photo",
-                d,
-                frames,
-                audio,
+                _Scene(size=size, mouth=False, head_motion=False, planar=True),
                 "FAIL",
                 ("SPOOF_SUSPECTED", "LIP_SYNC_MISMATCH"),
                 "the right audio over a still photo held up by hand",
             )
         if "second_face" in fams:
-            d = dig("second_face")
-            _, audio, dur, _ = genuine(d)
-            sc = _Scene(size=size, intruder=cv2.imread(str(faces / _INTRUDER_PHOTO)))
-            frames = talking_head(photo, audio, dur, seed=seed, scene=sc)
-            synth_case(
+            restaged(
                 "second_face",
-                d,
-                frames,
-                audio,
+                _Scene(size=size, intruder=cv2.imread(str(faces / _INTRUDER_PHOTO))),
                 "FAIL",
                 ("MULTIPLE_FACES",),
                 "another face slides in from the right at 45% of the clip",
             )
         if "face_leaves" in fams:
-            d = dig("face_leaves")
-            _, audio, dur, _ = genuine(d)
-            sc = _Scene(size=size, leave=(0.35, 0.75))
-            frames = talking_head(photo, audio, dur, seed=seed, scene=sc)
-            synth_case(
+            restaged(
                 "face_leaves",
-                d,
-                frames,
-                audio,
+                _Scene(size=size, leave=(0.35, 0.75)),
                 "RETRY",
                 ("FACE_LOST",),
                 "the head slides out of frame for 40% of the clip",
