@@ -119,6 +119,7 @@ class Engine:
         workers: int = 2,
     ) -> None:
         validate_policy(cfg.decision)  # a bad policy fails at start-up, not on the first clip
+        _limit_blas(cfg.models.blas_threads)
         self.cfg = cfg
         self.challenges = challenges
         self.face = face
@@ -470,6 +471,15 @@ class Engine:
         if self.limiter is not None and decision.subject_id:
             self.limiter.observe(decision)
         return decision
+
+
+def _limit_blas(threads: int | None) -> None:
+    """Cap numpy's BLAS pool for the process (``[models] blas_threads``; see liveness.config)."""
+    if threads is None:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
 
 
 def _jpeg(frames: npt.NDArray[np.uint8], face: FaceStageResult) -> bytes | None:

@@ -282,3 +282,12 @@ def test_records_and_attempt_limit(engine, cases, tmp_path: Path) -> None:  # ty
     finally:
         limited.close()
         store.close()
+
+
+def test_engine_caps_the_blas_pool_at_its_config(engine) -> None:  # type: ignore[no-untyped-def]
+    """[models] blas_threads = 1: numpy's BLAS threads spin while idle and every stage already
+    runs one thread per task (a speech stage's CPU time was twice its wall time without this)."""
+    from threadpoolctl import threadpool_info
+
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    assert blas and all(i["num_threads"] == engine.cfg.models.blas_threads == 1 for i in blas)

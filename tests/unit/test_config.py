@@ -60,3 +60,12 @@ def test_direct_construction_validates_too() -> None:
     with pytest.raises(ConfigError):
         ChallengeConfig(length=2)
     assert MediaConfig(target_fps=None).target_fps is None
+
+
+def test_blas_threads_must_be_positive_or_unset() -> None:
+    from liveness.config import ModelConfig
+
+    assert ModelConfig().blas_threads == 1
+    assert ModelConfig(blas_threads=None).blas_threads is None
+    with pytest.raises(ConfigError, match="blas_threads"):
+        ModelConfig(blas_threads=0)
