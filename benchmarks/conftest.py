@@ -1,8 +1,11 @@
 """Benchmarks share the tests' helpers: shared-data paths and the on-demand model cache."""
 
+import pytest
+
 from tests.conftest import REPO, SHARED_DATA, require_models, shared, shared_data  # noqa: F401
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
     """After pytest-benchmark's table: the ratios that the table's medians do not show."""
     bs = getattr(config, "_benchmarksession", None)
