@@ -291,3 +291,26 @@ def test_engine_caps_the_blas_pool_at_its_config(engine) -> None:  # type: ignor
 
     blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
     assert blas and all(i["num_threads"] == engine.cfg.models.blas_threads == 1 for i in blas)
+
+
+def test_a_truncated_upload_is_a_media_error_and_the_engine_goes_on(  # type: ignore[no-untyped-def]
+    engine, cases, tmp_path: Path
+) -> None:
+    """The sound and the pictures decode in two threads: a damaged upload must still raise one
+    typed MediaError, spend its challenge, and leave nothing running that spoils the next call."""
+    from liveness.errors import MediaError
+
+    (case,) = cases["genuine_synthetic"]
+    data = Path(case.clip).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])
+    token = _token(engine, case)
+    with pytest.raises(MediaError):
+        engine.certify(str(cut), case.reference, token, subject_id=case.subject_id)
+    reused = engine.certify(case.clip, case.reference, token, subject_id=case.subject_id)
+    assert reused.reasons == (Reason.CHALLENGE_REUSED,)
+    with pytest.raises(MediaError):  # bytes that are no container: refused the same way
+        engine.certify(b"\x00" * 4096, case.reference, _token(engine, case))
+    d = _certify(engine, case, _token(engine, case))
+    _assert_expected(case, d)
+    _check_decision_contents(d)
