@@ -2,7 +2,10 @@
 
 ``Engine.from_config(cfg, challenges=authority)`` loads every model once (face detector and
 embedder, the MiniFASNet ensemble, the speech recogniser); an engine is safe to share between
-threads. ``engine.certify(clip, reference_photo, challenge_token)`` returns a ``Decision``:
+threads. Making one caps numpy's BLAS thread pool for the whole process at ``[models]
+blas_threads`` (1 by default; None leaves it alone): every stage runs one thread per task, and
+the pool's idle threads spin. ``engine.certify(clip, reference_photo, challenge_token)`` returns
+a ``Decision``:
 
 1. the challenge: the token is decoded; if an ``AttemptLimiter`` is attached and the subject is
    locked, the answer is FAIL / TOO_MANY_ATTEMPTS without touching the clip (the token is not
@@ -11,14 +14,15 @@ threads. ``engine.certify(clip, reference_photo, challenge_token)`` returns a ``
    an exception, so the backend records the attempt like any other; nothing else is looked at.
    A consumed challenge is spent whatever happens next: an upload that cannot be decoded raises
    a ``MediaError`` and the phone must ask for a new challenge.
-2. decode the clip (video sampled at ``max(media.target_fps, sync.video_fps)``, 16 kHz audio)
-   and the reference photo;
-3. the face stage (track, quality, match) in the calling thread while the speech stage (digits
-   heard, when) runs in the engine's thread pool (onnxruntime and CTranslate2 release the GIL,
-   so the two overlap on two cores); the reference photo is embedded in the pool while the clip
-   is decoded;
-4. passive anti-spoofing on the tracked faces in the pool while the mouth-opening signal is
-   measured here; then lip-sync against the speech envelope and the digit times;
+2. decode the clip in two threads: the sound alone in the engine's pool, where the speech
+   stage (digits heard, when) runs on it at once, and the pictures here (video sampled at
+   ``max(media.target_fps, sync.video_fps)``). Each key frame of the face tracker goes to the
+   pool for its full detection as soon as it is decoded, and the reference photo is embedded
+   there too (onnxruntime and CTranslate2 release the GIL, so the work overlaps on two cores);
+3. the face track is finished here from those detections (O-Net refinement between them);
+4. face quality, embedding and match, the mouth-opening signal and the passive motion cues run
+   in the pool while MiniFASNet and the frame cues of passive anti-spoofing run here; then
+   lip-sync against the speech envelope and the digit times;
 5. the decision policy (``liveness.checks.decide``); the record store, if attached, signs and
    appends the decision, and the limiter counts it.
 
