@@ -262,7 +262,7 @@ def _median_u8(img: U8) -> float:
 def _sides(gray: U8, b: npt.NDArray[np.float64], max_tilt_deg: float) -> set[str]:
     h_img, w_img = gray.shape
     fw, fh = b[2] - b[0], b[3] - b[1]
-    blur = cv2.GaussianBlur(gray, (5, 5), 0)
+    blur = np.asarray(cv2.GaussianBlur(gray, (5, 5), 0), np.uint8)
     med = _median_u8(blur)
     edges = cv2.Canny(blur, max(10.0, 0.66 * med), min(255.0, max(30.0, 1.33 * med)))
     min_len = 0.7 * min(fw, fh)
@@ -347,7 +347,7 @@ def _apply(h: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 def motion_cues(
-    grays: Sequence[U8],
+    grays: Sequence[U8] | U8,
     timestamps: npt.ArrayLike,
     boxes: Sequence[Box | None],
     *,

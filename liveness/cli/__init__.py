@@ -14,6 +14,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from liveness.errors import (
     ChallengeError,
@@ -24,6 +25,9 @@ from liveness.errors import (
     ModelError,
     RecordError,
 )
+
+if TYPE_CHECKING:
+    from liveness.config import Config
 
 __all__ = ["main"]
 
@@ -75,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code_for(exc)
 
 
-def load_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def load_config(args: argparse.Namespace) -> Config:
     """The Config named by --config, or the defaults."""
     from liveness.config import Config
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from liveness.cli import EXIT_MODEL, EXIT_OK, load_config
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="build, list or fetch model files")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")
 

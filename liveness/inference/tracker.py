@@ -315,7 +315,9 @@ class FaceTracker:
                 continue
             crop, ox, oy, f = cut
             crops.append(crop)
-            boxes.append((prior * np.float32(f)).astype(np.float32) - np.float32([ox, oy, ox, oy]))
+            boxes.append(
+                (prior * np.float32(f)).astype(np.float32) - np.array([ox, oy, ox, oy], np.float32)
+            )
             places.append((ox, oy, f))
         got = self.detector.refine_many(crops, boxes)
         out: list[Face | None] = []
@@ -323,12 +325,12 @@ class FaceTracker:
             if face is None or (ox, oy, f) == (0.0, 0.0, 1.0):
                 out.append(face)
                 continue
-            shift = np.float32([ox, oy])
+            shift = np.array([ox, oy], np.float32)
             out.append(
                 Face(
-                    box=((face.box + np.float32([ox, oy, ox, oy])) / np.float32(f)).astype(
-                        np.float32
-                    ),
+                    box=(
+                        (face.box + np.array([ox, oy, ox, oy], np.float32)) / np.float32(f)
+                    ).astype(np.float32),
                     score=face.score,
                     landmarks=((face.landmarks + shift) / np.float32(f)).astype(np.float32),
                 )
