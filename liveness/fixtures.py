@@ -38,7 +38,7 @@ import wave
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -358,7 +358,9 @@ def _head(photo: U8, box: F32, lms: F32, face_h: float) -> _Head:
     body = np.zeros((h, w), np.float32)
     cv2.ellipse(body, (w // 2, h), (int(w * 0.5), int(h - fcy - 0.2 * fh)), 0, 180, 360, 1.0, -1)
     body = cv2.GaussianBlur(body, (0, 0), max(1.0, fw * 0.04))
-    return _Head(layer, mask, body, (lms - [x0, y0]) * scale)
+    return _Head(
+        cast(U8, layer), cast(F32, mask), cast(F32, body), cast(F32, (lms - [x0, y0]) * scale)
+    )
 
 
 def _background(h: int, w: int, rng: np.random.Generator, photo: U8 | None = None) -> U8:
@@ -406,7 +408,7 @@ def _open_mouth(layer: U8, lms: F32, a: float) -> U8:
     cav = np.zeros((h, w), np.float32)
     axes = (max(1, int(0.36 * mw)), max(1, int(d / 2)))
     cv2.ellipse(cav, (int(cx), int(cy + d / 2)), axes, 0, 0, 360, 1.0, -1)
-    cav = cv2.GaussianBlur(cav, (0, 0), 1.2)[..., None]
+    cav = cast(F32, cv2.GaussianBlur(cav, (0, 0), 1.2))[..., None]
     dark = np.array([28, 22, 55], np.float32)
     return (out.astype(np.float32) * (1 - cav) + dark * cav).astype(np.uint8)
 
@@ -517,7 +519,7 @@ def talking_head(
             base_x + (0 if sc.planar else dx[i]) + off_x,
             base_y + (0 if sc.planar else dy[i]),
         ]
-        _paste(canvas, layer, head.mask, m_head)
+        _paste(canvas, layer, head.mask, cast(NDArray[np.float64], m_head))
         if intruder is not None and frac > 0.45:
             ih, iw = intruder.layer.shape[:2]
             slide = min(1.0, (frac - 0.45) / 0.15)
@@ -526,7 +528,7 @@ def talking_head(
         if sc.planar:  # the printed photo (face and its surroundings) moves as one plane
             m_all = cv2.getRotationMatrix2D((w / 2, h / 2), float(rot[i]), 1.0 + float(zoom[i]))
             m_all[:, 2] += [dx[i], dy[i]]
-            canvas = cv2.warpAffine(canvas, m_all, (w, h), borderMode=cv2.BORDER_REFLECT)
+            canvas = cast(U8, cv2.warpAffine(canvas, m_all, (w, h), borderMode=cv2.BORDER_REFLECT))
         frames.append(noise.add(canvas))
     return frames
 
@@ -542,10 +544,16 @@ def screen_replay(frames: Sequence[U8], *, seed: int = 0) -> list[U8]:
     for c in range(3):
         stripes[:, c::3, 2 - c] = 1.6  # R, G, B stripes (BGR order), the rest leaks a little
     stripes[::4] *= 0.7  # darker rows between pixel lines
-    src = np.float32([[0, 0], [sw * 3, 0], [sw * 3, sh], [0, sh]])
+    src = np.array([[0, 0], [sw * 3, 0], [sw * 3, sh], [0, sh]], np.float32)
     x0, y0 = (w - sw) / 2, (h - sh) / 2
-    dst = np.float32(
-        [[x0 + 6, y0 + 3], [x0 + sw - 4, y0 + 9], [x0 + sw + 2, y0 + sh - 2], [x0 - 3, y0 + sh + 4]]
+    dst = np.array(
+        [
+            [x0 + 6, y0 + 3],
+            [x0 + sw - 4, y0 + 9],
+            [x0 + sw + 2, y0 + sh - 2],
+            [x0 - 3, y0 + sh + 4],
+        ],
+        np.float32,
     )
     m = cv2.getPerspectiveTransform(src, dst)
     screen_mask = cv2.warpPerspective(np.ones((sh, sw * 3), np.float32), m, (w, h))
@@ -562,7 +570,7 @@ def screen_replay(frames: Sequence[U8], *, seed: int = 0) -> list[U8]:
         lit = cv2.GaussianBlur(lit, (0, 0), 0.9)  # the camera lens: stripes mostly average out
         cam = cv2.warpPerspective(lit, m, (w, h), flags=cv2.INTER_LINEAR)
         cam = np.clip(cam + glare3, 0, 255).astype(np.uint8)
-        out.append(noise.add(cv2.blendLinear(cam, bezel, screen_mask, 1.0 - screen_mask)))
+        out.append(noise.add(cast(U8, cv2.blendLinear(cam, bezel, screen_mask, 1.0 - screen_mask))))
     return out
 
 
@@ -586,7 +594,7 @@ def _read_grid(path: Path) -> tuple[list[U8], float, F32]:
 
 def _other_digits(digits: str, rng: np.random.Generator) -> str:
     """A different readable digit string of the same length (every digit changed)."""
-    out = []
+    out: list[str] = []
     for d in digits:
         choices = [c for c in "0123456789" if c != d and (not out or c != out[-1])]
         out.append(str(rng.choice(choices)))
@@ -717,7 +725,7 @@ def generate(
 
     synth = [f for f in fams if f in SYNTHETIC_FAMILIES]
     if synth:
-        photo = cv2.imread(str(faces / _SYNTH_PHOTO))
+        photo = cast(U8, cv2.imread(str(faces / _SYNTH_PHOTO)))
         if photo is None:
             raise FileNotFoundError(f"face photo {faces / _SYNTH_PHOTO} not found")
         ref = faces / _SYNTH_REFERENCE
@@ -811,7 +819,7 @@ def generate(
         if "second_face" in fams:
             restaged(
                 "second_face",
-                _Scene(size=size, intruder=cv2.imread(str(faces / _INTRUDER_PHOTO))),
+                _Scene(size=size, intruder=cast(U8, cv2.imread(str(faces / _INTRUDER_PHOTO)))),
                 "FAIL",
                 ("MULTIPLE_FACES",),
                 "another face slides in from the right at 45% of the clip",
