@@ -61,7 +61,6 @@ from liveness.errors import (
     ChallengeSubjectError,
     MediaError,
 )
-from liveness.inference.tracker import KeyframeClock
 from liveness.results import Decision, Reason, Score
 
 if TYPE_CHECKING:
@@ -246,7 +245,7 @@ class Engine:
             speech_future = self._submit(pending, self._hear, clip, challenge.digits)
             ref_future = self._submit(pending, self.face.reference, photo)
             keys: dict[int, Future[_Timed]] = {}
-            is_key = self._keyframe_rule()
+            is_key = self.face.tracker.keyframe_rule()
 
             def on_frame(i: int, t_s: float, img: npt.NDArray[np.uint8]) -> None:
                 if is_key(i, t_s):
@@ -381,16 +380,6 @@ class Engine:
     def _face_run(self, clip: Clip, photo: npt.NDArray[np.uint8]) -> FaceStageResult:
         ref = self.face.reference(photo)
         return self.face.run(clip, ref)
-
-    def _keyframe_rule(self) -> Callable[[int, float], bool]:
-        """Which decoded frames the tracker will detect in full (``FaceTracker.track``'s rule,
-        decided frame by frame; the last frame, known only at the end, is detected there)."""
-        fc = self.cfg.face
-        if fc.detect_interval_s is not None:
-            clock = KeyframeClock(fc.detect_interval_s)
-            return lambda _i, t: clock.is_key(t)
-        every = fc.detect_every
-        return lambda i, _t: i % every == 0
 
     def _hear(self, clip: ClipSource | Clip, digits: str) -> tuple[Clip, SpeechResult, float]:
         """Decode the clip's sound alone and run the speech stage on it: (the sound as a Clip

@@ -26,7 +26,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -175,6 +175,18 @@ class FaceTracker:
             raise ConfigError(
                 f"face.detect_interval_s must be > 0 or unset, got {self.cfg.detect_interval_s}"
             )
+
+    def keyframe_rule(self) -> Callable[[int, float], bool]:
+        """``track``'s choice of key frames for a clip with timestamps, made one decoded frame at
+        a time (index, seconds): by ``face.detect_interval_s`` of clip time, or every
+        ``face.detect_every``-th frame when no interval is set. ``track`` adds the last frame,
+        known only once the clip is complete. Callers that detect key frames while decoding
+        use this, so they detect exactly the frames ``track`` will ask for."""
+        if self.cfg.detect_interval_s is not None:
+            clock = KeyframeClock(self.cfg.detect_interval_s)
+            return lambda _i, t: clock.is_key(t)
+        every = self.cfg.detect_every
+        return lambda i, _t: i % every == 0
 
     def track(
         self,

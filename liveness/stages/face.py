@@ -152,23 +152,17 @@ class FaceStage:
             reasons=(),
         )
 
-    def run(
-        self,
-        clip: Clip,
-        reference: ReferenceFace | npt.ArrayLike,
-        *,
-        detected: Mapping[int, Sequence[Face]] | None = None,
-    ) -> FaceStageResult:
-        """Track, check and match the clip's face against the reference.
+    def run(self, clip: Clip, reference: ReferenceFace | npt.ArrayLike) -> FaceStageResult:
+        """Track, check and match the clip's face against the reference (``track`` then
+        ``finish``; the engine calls the two apart, to overlap other work with them).
 
         ``reference``: a ``ReferenceFace``; or an array, read as a stored (128,) embedding when it
-        has 128 values and as the enrolled photo (H, W, 3) BGR uint8 otherwise. ``detected``:
-        key-frame detections made while the clip decoded (``FaceTracker.track``).
+        has 128 values and as the enrolled photo (H, W, 3) BGR uint8 otherwise.
         """
         t0 = time.perf_counter()
         ref = self._as_reference(reference)
         ref_s = time.perf_counter() - t0 if ref is not reference else None
-        track, track_s = self.track(clip, detected=detected)
+        track, track_s = self.track(clip)
         res = self.finish(clip, ref, track, track_s=track_s)
         if ref_s is not None:
             res.timings["face_reference"] = ref_s
@@ -178,7 +172,8 @@ class FaceStage:
     def track(
         self, clip: Clip, *, detected: Mapping[int, Sequence[Face]] | None = None
     ) -> tuple[Track, float]:
-        """Follow the clip's face (the first half of ``run``): the track and its seconds."""
+        """Follow the clip's face (the first half of ``run``): the track and its seconds.
+        ``detected``: key-frame detections made while the clip decoded (``FaceTracker.track``)."""
         frames = clip.frames
         if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[0] == 0:
             raise MediaError("the clip has no video frames for the face stage")

@@ -66,15 +66,15 @@ def test_a_second_person_is_multiple_faces(tracker: FaceTracker) -> None:
 
 
 def test_key_frames_detected_while_decoding_give_the_same_track(tracker: FaceTracker) -> None:
-    """The engine detects key frames as they decode (KeyframeClock) and hands them to track():
-    the track must be the one track() makes alone, and KeyframeClock must pick its key frames."""
-    from liveness.inference.tracker import KeyframeClock, keyframe_times
+    """The engine detects key frames as they decode (keyframe_rule) and hands them to track():
+    the track must be the one track() makes alone, and the rule must pick its key frames."""
+    from liveness.inference.tracker import keyframe_times
 
     clip = open_clip(shared("grid", "bbaf2n.mpg"), target_fps=None)
     interval = tracker.cfg.detect_interval_s
     assert interval is not None
-    clock = KeyframeClock(interval)
-    early = [i for i, t in enumerate(clip.timestamps) if clock.is_key(float(t))]
+    is_key = tracker.keyframe_rule()
+    early = [i for i, t in enumerate(clip.timestamps) if is_key(i, float(t))]
     keys = keyframe_times(clip.timestamps, interval)
     assert early == list(keys[:-1]) and keys[-1] == clip.n_frames - 1  # the last comes at the end
     detected = {i: tracker.detector.detect(clip.frames[i]) for i in early}

@@ -37,3 +37,26 @@ def test_box_iou() -> None:
     assert box_iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
     assert box_iou([0, 0, 10, 10], [20, 20, 30, 30]) == 0.0
     assert box_iou([0, 0, 0, 0], [0, 0, 0, 0]) == 0.0
+
+
+def test_keyframe_rule_follows_the_config_without_the_last_frame() -> None:
+    """The rule the engine detects by while decoding: track()'s key frames but the last."""
+    import dataclasses
+
+    from liveness.config import FaceConfig
+    from liveness.inference.tracker import FaceTracker
+
+    class _NoDetector:
+        cfg = FaceConfig()
+
+    at_25fps = [i / 25 for i in range(75)]
+    timed = FaceTracker(_NoDetector(), FaceConfig()).keyframe_rule()  # type: ignore[arg-type]
+    assert (
+        tuple(i for i, t in enumerate(at_25fps) if timed(i, t))
+        == keyframe_times(at_25fps, 0.5)[:-1]
+    )
+    every = FaceTracker(
+        _NoDetector(),  # type: ignore[arg-type]
+        dataclasses.replace(FaceConfig(), detect_interval_s=None, detect_every=5),
+    ).keyframe_rule()
+    assert tuple(i for i in range(12) if every(i, 0.0)) == keyframe_indices(12, 5)[:-1]
